@@ -1,0 +1,114 @@
+"""Natural calendar windows (day, week, month) in a rule's IANA time zone.
+
+A window is the half-open interval [start, end) of instants whose local date, in
+the rule's zone, falls in one calendar day, week or month. It starts at the first
+instant of its first local date: on a day when local midnight does not exist
+(clocks jump from 00:00 to 01:00), that is the instant of the jump.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+class Cycle(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One cycle of a rule: `start` and `end` are aware UTC instants."""
+
+    cycle: Cycle
+    zone: str
+    first_day: date
+    start: datetime
+    end: datetime
+
+    @property
+    def id(self) -> str:
+        """A stable name for the window, used in Redis keys: its first local date."""
+        return self.first_day.strftime("%Y%m%d")
+
+    @property
+    def start_epoch(self) -> int:
+        """Window start in Unix seconds."""
+        return int(self.start.timestamp())
+
+    @property
+    def end_epoch(self) -> int:
+        """Window end (exclusive) in Unix seconds."""
+        return int(self.end.timestamp())
+
+    def seconds_until_end(self, now: datetime) -> int:
+        """Whole seconds from `now` until the window resets, never below 1."""
+        remaining = (self.end - now).total_seconds()
+        return max(1, int(-(-remaining // 1)))
+
+
+def local_day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant (UTC) whose local date in `zone` is `day`.
+
+    Midnight is tried first. When a daylight-saving jump skips it, zoneinfo maps
+    the missing wall time with the offset before the jump (fold=0), which lands
+    exactly on the instant of the jump: the first instant of the new date.
+    """
+    wall = datetime.combine(day, time(0, 0), tzinfo=zone)
+    instant = wall.astimezone(UTC)
+    if instant.astimezone(zone).date() == day:
+        return instant
+    # A zone whose jump skips more than midnight alone: walk forward to the date.
+    probe = instant
+    while probe.astimezone(zone).date() < day:
+        probe += timedelta(minutes=15)
+    return probe
+
+
+def first_day_of(local: date, cycle: Cycle, week_start: int = 0) -> date:
+    """The first local date of the cycle containing `local`.
+
+    `week_start` is the weekday a week begins on (0 = Monday, as ISO 8601).
+    """
+    if cycle is Cycle.DAY:
+        return local
+    if cycle is Cycle.WEEK:
+        return local - timedelta(days=(local.weekday() - week_start) % 7)
+    return local.replace(day=1)
+
+
+def next_first_day(first: date, cycle: Cycle) -> date:
+    """The first local date of the cycle after the one starting on `first`."""
+    if cycle is Cycle.DAY:
+        return first + timedelta(days=1)
+    if cycle is Cycle.WEEK:
+        return first + timedelta(days=7)
+    if first.month == 12:
+        return date(first.year + 1, 1, 1)
+    return date(first.year, first.month + 1, 1)
+
+
+def window_at(
+    instant: datetime, cycle: Cycle, zone: str, week_start: int = 0
+) -> Window:
+    """The window of `cycle` in `zone` that contains the aware `instant`."""
+    tz = ZoneInfo(zone)
+    first = first_day_of(instant.astimezone(tz).date(), cycle, week_start)
+    # Where clocks fall back across midnight, the local date can briefly run
+    # backwards; windows are defined on instants, so settle on the one whose
+    # [start, end) really holds the instant.
+    while True:
+        start = local_day_start(first, tz)
+        if instant < start:
+            first = first_day_of(first - timedelta(days=1), cycle, week_start)
+            continue
+        following = next_first_day(first, cycle)
+        end = local_day_start(following, tz)
+        if instant >= end:
+            first = following
+            continue
+        return Window(cycle, zone, first, start, end)
