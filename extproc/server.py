@@ -1,0 +1,122 @@
+"""Wires the sidecar: Redis, the rule source, the ext_proc service and health.
+
+Shutdown runs in order: health turns NOT_SERVING, the server stops taking new
+streams and lets open ones finish within the grace period, settlements in flight
+are awaited, then Redis is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from extproc.clock import Clock, system_clock
+from extproc.processor import ExternalProcessor
+from extproc.rules.source import RuleSource
+from extproc.settings import Settings
+from extproc.settlement import Settler
+from extproc.store.keys import KeySpace
+from extproc.store.quota_store import QuotaStore, StoreTimings
+
+log = structlog.get_logger("extproc.server")
+
+EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
+
+
+def connect_redis(settings: Settings) -> Redis:
+    """A Redis client that fails fast: the hot path must answer within Envoy's
+    message timeout, so one quick retry (for a connection Redis dropped) and no
+    backoff."""
+    timeout = settings.redis_timeout_ms / 1000
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
+
+
+@dataclass
+class Sidecar:
+    settings: Settings
+    rules: RuleSource
+    redis: Redis
+    clock: Clock = system_clock
+    server: grpc.aio.Server = field(init=False)
+    settler: Settler = field(init=False)
+    health: health.HealthServicer = field(init=False)
+    port: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        store = QuotaStore(
+            self.redis,
+            KeySpace(settings.key_prefix),
+            StoreTimings(
+                hold_s=settings.hold_seconds,
+                retention_s=settings.retention_days * 86_400,
+            ),
+        )
+        self.settler = Settler(
+            store, settings.settle_retry_seconds, settings.events_max_len
+        )
+        processor = ExternalProcessor(
+            self.rules,
+            store,
+            self.settler,
+            settings.default_output_tokens,
+            self.clock,
+        )
+        self.server = grpc.aio.server()
+        pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+
+    async def start(self) -> int:
+        """Bind and start serving; returns the port (useful when asked for 0)."""
+        address = f"{self.settings.host}:{self.settings.port}"
+        self.port = self.server.add_insecure_port(address)
+        await self.server.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving",
+            address=f"{self.settings.host}:{self.port}",
+            rules_revision=self.rules.current().revision,
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace)
+        left = await self.settler.drain(grace)
+        if left:
+            log.error("shutdown_settlements_left", count=left)
+        await self.redis.aclose()
+        log.info("stopped")
+
+    async def _set_health(self, status: int) -> None:
+        for service in ("", EXT_PROC_SERVICE):
+            await self.health.set(service, status)
+
+
+async def run_until_signalled(sidecar: Sidecar) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down in order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await sidecar.start()
+    await stop.wait()
+    log.info("stopping", grace_seconds=sidecar.settings.shutdown_grace_seconds)
+    await sidecar.stop()
