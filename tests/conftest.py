@@ -7,8 +7,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from extproc import logs
 from tests.harness.processes import RedisServer
 from tests.harness.stack import Stack
+
+# One line per call at info would drown test output; warnings still show.
+logs.configure("console", "warning")
 
 
 @pytest.fixture(scope="session")

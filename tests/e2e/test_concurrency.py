@@ -43,13 +43,13 @@ def test_burst_admits_exactly_what_fits(fresh_stack: Stack) -> None:
     fresh_stack.settled()
 
     counter = fresh_stack.redis().hgetall(_counter_key(fresh_stack))
-    assert dict(statuses) == {200: 50, 429: 150}
+    assert {200: 50, 429: 150} == dict(statuses)
     assert {"used": str(50 * estimate), "reserved": "0"} == counter
 
 
 def _counter_key(stack: Stack) -> str:
     keys = [k for k in stack.redis().keys("llmq:{burst}:q:daily:*") if "holds" not in k]
-    assert len(keys) == 1
+    assert 1 == len(keys)
     return keys[0]
 
 

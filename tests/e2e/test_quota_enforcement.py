@@ -52,7 +52,7 @@ def test_json_call_is_charged_the_reported_tokens(
     )
     fresh_stack.settled()
 
-    assert reply.usage.total_tokens == 12
+    assert 12 == reply.usage.total_tokens
     assert daily_counter(fresh_stack, "alice", "daily") == {
         "used": "12",
         "reserved": "0",
@@ -74,9 +74,9 @@ def test_streamed_call_is_charged_the_reported_tokens(
     fresh_stack.settled()
 
     forwarded = fresh_stack.upstream.received[-1].json()
-    assert len(contents) == 5
-    assert forwarded["stream_options"] == {"include_usage": True}
-    assert daily_counter(fresh_stack, "alice", "daily")["used"] == "12"
+    assert 5 == len(contents)
+    assert {"include_usage": True} == forwarded["stream_options"]
+    assert "12" == daily_counter(fresh_stack, "alice", "daily")["used"]
 
 
 def test_admitted_calls_carry_remaining_quota_headers(
@@ -88,7 +88,7 @@ def test_admitted_calls_carry_remaining_quota_headers(
     )
     estimate = _estimate(max_tokens=50)
 
-    assert raw.headers["x-ratelimit-limit-tokens"] == "10000"
+    assert "10000" == raw.headers["x-ratelimit-limit-tokens"]
     assert str(10_000 - estimate) == raw.headers["x-ratelimit-remaining-tokens"]
 
 
@@ -108,10 +108,10 @@ def test_call_past_the_quota_is_refused_with_429(
         )
 
     response = refused.value.response
-    assert response.headers["content-type"] == "application/json"
-    assert refused.value.code == "quota_exceeded"
+    assert "application/json" == response.headers["content-type"]
+    assert "quota_exceeded" == refused.value.code
     assert "'daily'" in refused.value.message
-    assert response.headers["x-ratelimit-remaining-tokens"] == "50"
+    assert "50" == response.headers["x-ratelimit-remaining-tokens"]
     reset = fresh_stack.clock().astimezone(_shanghai()).replace(
         hour=0, minute=0, second=0, microsecond=0
     ) + timedelta(days=1)
@@ -145,8 +145,8 @@ def test_quota_is_back_in_the_next_window(
     )
     fresh_stack.settled()
 
-    assert reply.usage.total_tokens == 12
-    assert daily_counter(fresh_stack, "alice", "daily")["used"] == "12"
+    assert 12 == reply.usage.total_tokens
+    assert "12" == daily_counter(fresh_stack, "alice", "daily")["used"]
 
 
 def test_wrong_and_missing_keys_get_401(fresh_stack: Stack, alice, sdk) -> None:
@@ -158,10 +158,10 @@ def test_wrong_and_missing_keys_get_401(fresh_stack: Stack, alice, sdk) -> None:
     with fresh_stack.http() as http:
         anonymous = http.post("/v1/chat/completions", json={"model": "m"})
 
-    assert refused.value.code == "invalid_api_key"
-    assert anonymous.status_code == 401
-    assert anonymous.headers["content-type"] == "application/json"
-    assert len(fresh_stack.upstream.received) == 0
+    assert "invalid_api_key" == refused.value.code
+    assert 401 == anonymous.status_code
+    assert "application/json" == anonymous.headers["content-type"]
+    assert 0 == len(fresh_stack.upstream.received)
 
 
 def test_identity_header_is_replaced_and_key_not_forwarded(
@@ -175,7 +175,7 @@ def test_identity_header_is_replaced_and_key_not_forwarded(
     )
 
     forwarded = fresh_stack.upstream.received[-1].headers
-    assert forwarded["x-consumer-id"] == "alice"
+    assert "alice" == forwarded["x-consumer-id"]
     assert "authorization" not in forwarded
     assert "x-api-key" not in forwarded
     assert KEYS["alice"] not in json.dumps(forwarded)
@@ -199,9 +199,9 @@ def test_unreadable_bodies_get_a_clear_400(
     with fresh_stack.http() as http:
         response = http.post("/v1/chat/completions", content=body, headers=headers)
 
-    assert response.status_code == 400
+    assert 400 == response.status_code
     assert message_part in response.json()["error"]["message"]
-    assert len(fresh_stack.upstream.received) == 0
+    assert 0 == len(fresh_stack.upstream.received)
 
 
 def test_failed_upstream_call_releases_its_hold(
@@ -216,8 +216,8 @@ def test_failed_upstream_call_releases_its_hold(
         )
     fresh_stack.settled()
 
-    assert daily_counter(fresh_stack, "alice", "daily") == {"reserved": "0"}
-    assert events(fresh_stack)[-1]["status"] == "500"
+    assert {"reserved": "0"} == daily_counter(fresh_stack, "alice", "daily")
+    assert "500" == events(fresh_stack)[-1]["status"]
 
 
 def test_stream_cut_short_is_charged_an_estimate(
@@ -240,8 +240,8 @@ def test_stream_cut_short_is_charged_an_estimate(
 
     prompt_estimate = _estimate(max_tokens=1) - 1
     event = events(fresh_stack)[-1]
-    assert len(received) == 6
-    assert event["estimated"] == "true"
+    assert 6 == len(received)
+    assert "true" == event["estimated"]
     assert str(prompt_estimate + 6) == event["charged_tokens"]
     assert {"used": str(prompt_estimate + 6), "reserved": "0"} == daily_counter(
         fresh_stack, "alice", "daily"
@@ -260,9 +260,9 @@ def test_client_leaving_mid_stream_is_settled(fresh_stack: Stack, alice) -> None
     _wait_for_event(fresh_stack)
 
     counter = daily_counter(fresh_stack, "alice", "daily")
-    assert counter["reserved"] == "0"
+    assert "0" == counter["reserved"]
     assert int(counter["used"]) > 0
-    assert events(fresh_stack)[-1]["reason"] == "stream_ended_early"
+    assert "stream_ended_early" == events(fresh_stack)[-1]["reason"]
 
 
 def test_other_consumers_keep_their_own_quota(fresh_stack: Stack, alice, sdk) -> None:
@@ -277,7 +277,7 @@ def test_other_consumers_keep_their_own_quota(fresh_stack: Stack, alice, sdk) ->
         model="gpt-4o-mini", messages=MESSAGES, extra_headers=REPORTED
     )
 
-    assert reply.usage.total_tokens == 12
+    assert 12 == reply.usage.total_tokens
 
 
 def test_usage_event_records_estimate_and_actual(

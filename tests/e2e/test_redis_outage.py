@@ -54,9 +54,9 @@ def test_outage_refuses_closed_rules_and_admits_open_ones(outage_stack: Stack) -
     finally:
         outage_stack.redis_server.start()
 
-    assert strict_status == 503
-    assert strict_body["error"]["code"] == "quota_service_unavailable"
-    assert lenient_status == 200
+    assert 503 == strict_status
+    assert "quota_service_unavailable" == strict_body["error"]["code"]
+    assert 200 == lenient_status
 
 
 def test_serving_resumes_when_redis_returns(outage_stack: Stack) -> None:

@@ -48,7 +48,7 @@ async def test_reserve_holds_the_estimate(store: QuotaStore) -> None:
         admission.counters[0].used,
         admission.counters[0].reserved,
     ) == (1000, 0, 300)
-    assert await counter(store) == {"reserved": "300", "h:r1": "300"}
+    assert {"reserved": "300", "h:r1": "300"} == await counter(store)
 
 
 async def test_reserve_refuses_past_the_quota(store: QuotaStore) -> None:
@@ -59,8 +59,8 @@ async def test_reserve_refuses_past_the_quota(store: QuotaStore) -> None:
 
     assert not admission.admitted
     assert admission.refused_by is not None
-    assert admission.refused_by.remaining == 300
-    assert await counter(store) == {"reserved": "700", "h:r1": "700"}
+    assert 300 == admission.refused_by.remaining
+    assert {"reserved": "700", "h:r1": "700"} == await counter(store)
 
 
 async def test_reserve_is_all_or_nothing_across_rules(store: QuotaStore) -> None:
@@ -73,8 +73,8 @@ async def test_reserve_is_all_or_nothing_across_rules(store: QuotaStore) -> None
     )
 
     assert admission.refused_by is not None
-    assert admission.refused_by.rule.name == "weekly"
-    assert await counter(store) == {}
+    assert "weekly" == admission.refused_by.rule.name
+    assert {} == await counter(store)
 
 
 async def test_repeated_reservation_holds_once(store: QuotaStore) -> None:
@@ -93,7 +93,7 @@ async def test_settle_replaces_the_hold_with_the_actual(store: QuotaStore) -> No
     charged = await store.settle("alice", "r1", [charge(amount=123)])
 
     assert charged
-    assert await counter(store) == {"reserved": "0", "used": "123"}
+    assert {"reserved": "0", "used": "123"} == await counter(store)
 
 
 async def test_settlement_happens_exactly_once(store: QuotaStore) -> None:
@@ -104,7 +104,7 @@ async def test_settlement_happens_exactly_once(store: QuotaStore) -> None:
     again = await store.settle("alice", "r1", [charge(amount=123)])
 
     assert not again
-    assert await counter(store) == {"reserved": "0", "used": "123"}
+    assert {"reserved": "0", "used": "123"} == await counter(store)
 
 
 async def test_concurrent_duplicate_settlements_charge_once(store: QuotaStore) -> None:
@@ -115,7 +115,7 @@ async def test_concurrent_duplicate_settlements_charge_once(store: QuotaStore) -
         *(store.settle("alice", "r1", [charge(amount=50)]) for _ in range(10))
     )
 
-    assert sum(results) == 1
+    assert 1 == sum(results)
     assert (await counter(store))["used"] == "50"
 
 
@@ -125,7 +125,7 @@ async def test_release_frees_the_hold_without_charge(store: QuotaStore) -> None:
 
     await store.settle("alice", "r1", [charge(amount=0)])
 
-    assert await counter(store) == {"reserved": "0"}
+    assert {"reserved": "0"} == await counter(store)
 
 
 async def test_abandoned_hold_expires(store: QuotaStore) -> None:
@@ -136,7 +136,7 @@ async def test_abandoned_hold_expires(store: QuotaStore) -> None:
     admission = await store.reserve("alice", "r2", [charge(amount=900)], later)
 
     assert admission.admitted
-    assert await counter(store) == {"reserved": "900", "h:r2": "900"}
+    assert {"reserved": "900", "h:r2": "900"} == await counter(store)
 
 
 async def test_late_settlement_after_expiry_still_charges(store: QuotaStore) -> None:
@@ -169,7 +169,7 @@ async def test_quota_and_topup_fields_change_the_limit(store: QuotaStore) -> Non
     admission = await store.reserve("alice", "r1", [charge(amount=76)], NOW)
 
     assert not admission.admitted
-    assert admission.counters[0].limit == 75
+    assert 75 == admission.counters[0].limit
 
 
 async def test_settle_applies_increments(store: QuotaStore) -> None:
@@ -181,7 +181,7 @@ async def test_settle_applies_increments(store: QuotaStore) -> None:
         "alice", "r1", [charge(amount=7)], [Increment(key, "t", 7, 2**31)]
     )
 
-    assert await store.redis.hgetall(key) == {"t": "7"}
+    assert {"t": "7"} == await store.redis.hgetall(key)
 
 
 async def test_settle_with_event_appends_to_the_stream(store: QuotaStore) -> None:
@@ -239,7 +239,7 @@ async def test_redis_down_then_back() -> None:
         admission = await store.reserve("alice", "r3", [charge()], NOW)
 
         assert admission.admitted
-        assert admission.counters[0].reserved == 100  # a fresh, empty Redis
+        assert 100  # a fresh, empty Redis == admission.counters[0].reserved
     finally:
         await client.aclose()
         server.stop()
