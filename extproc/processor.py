@@ -38,7 +38,7 @@ from extproc.identity import CONSUMER_HEADER, STRIPPED_HEADERS, identify
 from extproc.rules.model import QuotaRule
 from extproc.rules.source import RuleSource
 from extproc.settlement import Settler
-from extproc.store.quota_store import Admission, QuotaStore
+from extproc.store.quota_store import Admission, CounterState, QuotaStore
 
 log = structlog.get_logger("extproc.processor")
 
@@ -82,6 +82,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         try:
             async for message in request_iterator:
                 yield await self._answer(call, message)
+        except Exception:
+            # A bug must cost one request (Envoy answers it 500), not the server.
+            log.exception("stream_failed", id=call.request_id)
+            raise
         finally:
             self._finish(call)
 
@@ -198,13 +202,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         assert counter is not None and call.request is not None
         now = self._clock()
         reset = counter.window.seconds_until_end(now)
-        rule = counter.rule
-        message = (
-            f"Token quota '{rule.name}' is exhausted for the current {rule.cycle} "
-            f"({rule.zone}): {counter.remaining} of {counter.limit} tokens remain "
-            f"and this call needs an estimated {call.request.estimated_tokens}. "
-            f"It resets at {counter.window.end.astimezone(ZoneInfo(rule.zone))}."
-        )
+        message = _quota_message(counter, call.request.estimated_tokens)
         headers = {
             "retry-after": str(reset),
             # Waiting out a day is no job for an SDK's automatic retries.
@@ -277,6 +275,22 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         charged = tuple(replace(c, amount=usage.total_tokens) for c in call.charges)
         assert call.consumer is not None
         self._settler.settle(call.consumer.name, call.request_id, charged, event)
+
+
+def _quota_message(counter: CounterState, estimate: int) -> str:
+    rule = counter.rule
+    resets = counter.window.end.astimezone(ZoneInfo(rule.zone)).isoformat()
+    if estimate > counter.limit:
+        return (
+            f"This call's estimate of {estimate} tokens exceeds the whole "
+            f"{rule.cycle} quota '{rule.name}' of {counter.limit} tokens; lower "
+            "max_tokens or shorten the prompt."
+        )
+    return (
+        f"Token quota '{rule.name}' is spent for this {rule.cycle} "
+        f"({rule.zone}): {counter.remaining} of {counter.limit} tokens remain and "
+        f"this call needs an estimated {estimate}. It resets at {resets}."
+    )
 
 
 def _status(text: str) -> int:

@@ -120,3 +120,19 @@ async def run_until_signalled(sidecar: Sidecar) -> None:
     await stop.wait()
     log.info("stopping", grace_seconds=sidecar.settings.shutdown_grace_seconds)
     await sidecar.stop()
+
+
+async def serve_forever(settings: Settings, clock: Clock = system_clock) -> None:
+    """Load and watch the rules, then serve until a signal; for `extproc serve`."""
+    from extproc.rules.loader import load_rules
+    from extproc.rules.watcher import RulesWatcher
+
+    rules = RuleSource(load_rules(settings.rules_dir))
+    watcher = RulesWatcher(settings.rules_dir, rules)
+    watching = asyncio.create_task(watcher.run())
+    try:
+        await run_until_signalled(
+            Sidecar(settings, rules, connect_redis(settings), clock)
+        )
+    finally:
+        watching.cancel()

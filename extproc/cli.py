@@ -1,0 +1,68 @@
+"""The `extproc` command: serve, and the tools operators run beside it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from extproc import logs
+from extproc.settings import Settings, SettingsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="extproc",
+        description="Per-consumer token quotas for LLM traffic behind Envoy.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands)
+    return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the ext_proc sidecar",
+        description="Run the ext_proc sidecar. Flags override EXTPROC_* variables.",
+    )
+    serve.add_argument("--rules", type=Path, help="rules folder (EXTPROC_RULES_DIR)")
+    serve.add_argument("--redis-url", help="Redis URL (REDIS_URL)")
+    serve.add_argument("--host", help="ext_proc listen address (EXTPROC_HOST)")
+    serve.add_argument("--port", type=int, help="ext_proc port (EXTPROC_PORT)")
+    serve.add_argument("--log-format", choices=["auto", "json", "console"])
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from extproc.errors import RulesError
+    from extproc.server import serve_forever
+
+    try:
+        settings = Settings.from_env(
+            rules_dir=args.rules,
+            redis_url=args.redis_url,
+            host=args.host,
+            port=args.port,
+            log_format=args.log_format,
+        )
+    except SettingsError as exc:
+        print(f"extproc: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(serve_forever(settings))
+    except RulesError as exc:
+        print(
+            f"extproc: the rules in {settings.rules_dir} were refused:", file=sys.stderr
+        )
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.handler(args))
