@@ -187,6 +187,20 @@ def test_local_date_running_backwards_stays_in_the_new_day() -> None:
     assert want == summary(window)
 
 
+def test_jump_across_midnight_starts_the_day_at_the_jump() -> None:
+    """A jump that skips midnight from the evening before starts the day at the jump.
+
+    Toronto went 23:30 UTC-5 on 1919-03-30 -> 00:30 UTC-4 on the 31st, at 04:30Z:
+    the 31st began then, 23.5 hours after the 30th (05:00Z), and ended at 00:00
+    UTC-4 on April 1, 04:00Z, 23.5 hours later.
+    """
+    jump = utc("1919-03-31T04:30")
+    after = window_at(jump + timedelta(minutes=15), DAY, "America/Toronto")
+    before = window_at(jump - MICROSECOND, DAY, "America/Toronto")
+    assert expected("19190331", "1919-03-31T04:30", "1919-04-01T04") == summary(after)
+    assert expected("19190330", "1919-03-30T05", "1919-03-31T04:30") == summary(before)
+
+
 def test_skipped_date_gives_no_window_of_its_own() -> None:
     """Where a date was skipped, the day before it ends where the day after begins.
 
