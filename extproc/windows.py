@@ -121,7 +121,9 @@ def window_at(
     # Where clocks fall back across midnight, the local date can briefly run
     # backwards; windows are defined on instants, so settle on the one whose
     # [start, end) really holds the instant.
-    while True:
+    # One step either way is all a real zone ever needs; the bound turns a
+    # broken calendar into an error instead of a hung request.
+    for _ in range(8):
         start = local_day_start(first, tz)
         if instant < start:
             first = first_day_of(first - timedelta(days=1), cycle, week_start)
@@ -132,3 +134,4 @@ def window_at(
             first = following
             continue
         return Window(cycle, zone, first, start, end)
+    raise ValueError(f"no {cycle} window in {zone} holds {instant.isoformat()}")
