@@ -34,7 +34,9 @@ def _rendered(path: Path, tls: TlsFiles) -> dict[str, Any]:
     return resolve_on_loopback(yaml.safe_load(text))
 
 
-def _validate(config: dict[str, Any], workdir: Path) -> subprocess.CompletedProcess[str]:
+def _validate(
+    config: dict[str, Any], workdir: Path
+) -> subprocess.CompletedProcess[str]:
     config_path = workdir / "envoy.yaml"
     config_path.write_text(yaml.safe_dump(config))
     command = [envoy_binary(), "--mode", "validate", "-c", str(config_path)]
