@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 import grpc
 import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from extproc.clock import Clock, system_clock
+from extproc.health import HealthService
 from extproc.processor import ExternalProcessor
 from extproc.rules.source import RuleSource
 from extproc.settings import Settings
@@ -54,7 +55,7 @@ class Sidecar:
     clock: Clock = system_clock
     server: grpc.aio.Server = field(init=False)
     settler: Settler = field(init=False)
-    health: health.HealthServicer = field(init=False)
+    health: HealthService = field(init=False)
     port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -79,7 +80,7 @@ class Sidecar:
         )
         self.server = grpc.aio.server()
         pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)
-        self.health = health.aio.HealthServicer()
+        self.health = HealthService()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
 
     async def start(self) -> int:
@@ -97,7 +98,9 @@ class Sidecar:
 
     async def stop(self) -> None:
         grace = self.settings.shutdown_grace_seconds
-        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        # Watchers see NOT_SERVING and their streams end, so only calls in
+        # flight can hold the stop below.
+        await self.health.shut_down()
         await self.server.stop(grace)
         left = await self.settler.drain(grace)
         if left:

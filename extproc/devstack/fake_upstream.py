@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any
 
 
@@ -44,10 +45,14 @@ class FakeUpstream:
     port: int = 0
     # The latest requests, for tests to inspect; bounded for long demo runs.
     received: deque[ReceivedRequest] = field(default_factory=lambda: deque(maxlen=1000))
+    # Serve HTTPS with this context, as a real provider does; plain HTTP if None.
+    tls: SSLContext | None = None
     _server: asyncio.Server | None = None
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 

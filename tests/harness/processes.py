@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ENVOY_CONFIG = REPO / "envoy" / "envoy.yaml"
+PRODUCTION_CONFIG = REPO / "envoy" / "envoy-production.yaml"
+
+# Where the production config expects its certificate files.
+_GATEWAY_CERT = "/etc/envoy/tls/tls.crt"
+_GATEWAY_KEY = "/etc/envoy/tls/tls.key"
+_SYSTEM_CAS = "/etc/ssl/certs/ca-certificates.crt"
 
 
 # Loopback only: never let a proxy setting of the environment redirect a probe.
@@ -116,11 +123,77 @@ def render_envoy_config(
     return config
 
 
+def render_production_text(gateway_cert: Path, gateway_key: Path) -> str:
+    """envoy-production.yaml as text, with the gateway's certificate files moved."""
+    text = PRODUCTION_CONFIG.read_text()
+    return text.replace(_GATEWAY_CERT, str(gateway_cert)).replace(
+        _GATEWAY_KEY, str(gateway_key)
+    )
+
+
+def resolve_on_loopback(config: dict[str, Any]) -> dict[str, Any]:
+    """Point every DNS cluster's resolver at a silent loopback port.
+
+    Envoy resolves DNS clusters even in `--mode validate`; a test must send no
+    query beyond this machine, so the queries go to a port where nothing answers.
+    """
+    resolver = {
+        "name": "envoy.network.dns_resolver.cares",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver"
+            ".cares.v3.CaresDnsResolverConfig",
+            "resolvers": [
+                {"socket_address": {"address": "127.0.0.1", "port_value": free_port()}}
+            ],
+        },
+    }
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster.get("type", "STATIC") in ("LOGICAL_DNS", "STRICT_DNS"):
+            cluster["typed_dns_resolver_config"] = resolver
+    return config
+
+
+def _cluster_address(cluster: dict[str, Any]) -> dict[str, Any]:
+    endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+    return dict(endpoint["endpoint"]["address"]["socket_address"])
+
+
+def render_production_config(
+    tls: Any, listen_port: int, sidecar_port: int, upstream_port: int, admin_port: int
+) -> dict[str, Any]:
+    """envoy-production.yaml on loopback: TLS kept, every provider on one port.
+
+    Only addresses, ports and file paths change: the providers' clusters become
+    static loopback ones, still with TLS, SNI and SAN checks, trusting the test
+    CA (`tls` is a tests.harness.tls.TlsFiles).
+    """
+    text = render_production_text(tls.gateway_cert, tls.gateway_key)
+    config = yaml.safe_load(text.replace(_SYSTEM_CAS, str(tls.ca_cert)))
+    config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    listener = config["static_resources"]["listeners"][0]
+    listener["address"]["socket_address"].update(
+        address="127.0.0.1", port_value=listen_port
+    )
+    for cluster in config["static_resources"]["clusters"]:
+        address = _cluster_address(cluster)
+        address["address"] = "127.0.0.1"
+        address["port_value"] = (
+            sidecar_port if cluster["name"] == "quota_sidecar" else upstream_port
+        )
+        cluster["type"] = "STATIC"
+        cluster.pop("dns_lookup_family", None)
+        endpoint = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
+        endpoint["endpoint"]["address"]["socket_address"] = address
+    return config
+
+
 @dataclass
 class EnvoyProcess:
     config: dict[str, Any]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # Extra environment for Envoy (the production config reads provider keys).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def admin_port(self) -> int:
@@ -148,7 +221,9 @@ class EnvoyProcess:
             "--concurrency", "2",
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=log)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=log, env={**os.environ, **self.env}
+            )
         self._wait_ready()
         return self
 

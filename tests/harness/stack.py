@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -47,6 +47,7 @@ class LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+        self.loop.close()
 
 
 @dataclass
@@ -76,6 +77,9 @@ class Stack:
     clock: ManualClock = field(default_factory=ManualClock)
     rules: RuleSource = field(default_factory=lambda: RuleSource(empty_rules()))
     upstream: FakeUpstream = field(default_factory=FakeUpstream)
+    # Envoy's config from (listen, sidecar, upstream, admin) ports, and its env.
+    render: Callable[[int, int, int, int], dict[str, Any]] = render_envoy_config
+    envoy_env: dict[str, str] = field(default_factory=dict)
     sidecar: Sidecar | None = None
     envoy: EnvoyProcess | None = None
     _loop: LoopThread | None = None
@@ -92,10 +96,8 @@ class Stack:
         )
         self.sidecar = self._loop.run(self._make_sidecar(settings))
         sidecar_port = self._loop.run(self.sidecar.start())
-        config = render_envoy_config(
-            free_port(), sidecar_port, upstream_port, free_port()
-        )
-        self.envoy = EnvoyProcess(config).start()
+        config = self.render(free_port(), sidecar_port, upstream_port, free_port())
+        self.envoy = EnvoyProcess(config, env=self.envoy_env).start()
         return self
 
     async def _make_sidecar(self, settings: Settings) -> Sidecar:
