@@ -7,6 +7,7 @@ from extproc.rules.model import (
     LimitType,
     QuotaRule,
     RuleSet,
+    key_hash,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "LimitType",
     "QuotaRule",
     "RuleSet",
+    "key_hash",
 ]

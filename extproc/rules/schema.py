@@ -1,0 +1,473 @@
+"""The manifest schema of rules files (apiVersion extproc/v1): one document at a time.
+
+Documents are read from composed YAML nodes rather than from constructed Python
+values, so that every problem carries its line, and so that YAML 1.1 surprises
+(`no` read as a boolean, `017` read as octal) are refused instead of converted.
+Checks that need more than one document (duplicates, references) are the
+loader's.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple, TypeVar
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from extproc.errors import RuleProblem
+from extproc.rules.model import ApiKey, FailurePolicy, LimitType, QuotaRule
+from extproc.windows import Cycle
+
+API_VERSION = "extproc/v1"
+CONSUMER = "Consumer"
+QUOTA_RULE = "QuotaRule"
+
+# Defaults of optional QuotaRule fields; docs/rules.md lists the same table.
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+DEFAULT_WEEK_START = "monday"
+DEFAULT_FAILURE_POLICY = FailurePolicy.CLOSED
+
+WEEKDAYS = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+NAME_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
+MAX_NAME_LENGTH = 63
+KEY_HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
+# Redis scripts do their arithmetic in Lua numbers (doubles), exact up to 2**53.
+MAX_QUOTA = 2**53 - 1
+# Plain decimal only: YAML 1.1 would read 017 as octal 15 and 1:30 as 90.
+DECIMAL_PATTERN = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+
+_TAG = "tag:yaml.org,2002:"
+_TYPE_NAMES = {
+    f"{_TAG}str": "string",
+    f"{_TAG}int": "integer",
+    f"{_TAG}float": "number",
+    f"{_TAG}bool": "boolean",
+    f"{_TAG}null": "null",
+    f"{_TAG}timestamp": "timestamp",
+    f"{_TAG}binary": "binary",
+}
+
+T = TypeVar("T")
+
+
+class Site(NamedTuple):
+    """Where a value was written: file, 1-based line and dotted field path."""
+
+    file: str
+    line: int
+    path: str
+
+    def problem(self, message: str) -> RuleProblem:
+        return RuleProblem(self.file, self.line, self.path, message)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerManifest:
+    """A valid Consumer document, with the sites the loader cites in problems."""
+
+    name: str
+    labels: dict[str, str]
+    keys: tuple[ApiKey, ...]
+    name_site: Site
+    key_sites: tuple[Site, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Whom a rule names: consumer names and a label selector, not yet resolved."""
+
+    names: tuple[tuple[str, Site], ...]
+    selector: dict[str, str] | None
+    site: Site
+
+
+@dataclass(frozen=True, slots=True)
+class RuleManifest:
+    """A valid QuotaRule document."""
+
+    rule: QuotaRule
+    binding: Binding
+    name_site: Site
+
+
+Manifest = ConsumerManifest | RuleManifest
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    """IANA zone names, from the tzdata package so every host agrees."""
+    listing = importlib.resources.files("tzdata").joinpath("zones").read_text()
+    # "Factory" is a placeholder in the database, not a place anybody lives.
+    return frozenset(listing.split()) - {"Factory"}
+
+
+class Document:
+    """Reads one YAML document, collecting problems instead of stopping at one."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[RuleProblem] = []
+        # What the document declares, as far as it could be read.
+        self.kind: str | None = None
+        self.name: str | None = None
+        self.name_site: Site | None = None
+        # A rule's binding, kept even when other fields of the rule are wrong,
+        # so that its references to consumers are checked as well.
+        self.binding: Binding | None = None
+
+    def site(self, node: Node, path: str) -> Site:
+        return Site(self.file, node.start_mark.line + 1, path)
+
+    def fail(self, node: Node, path: str, message: str) -> None:
+        self.problems.append(self.site(node, path).problem(message))
+
+    def mapping(
+        self,
+        node: Node,
+        path: str,
+        required: tuple[str, ...],
+        optional: tuple[str, ...],
+    ) -> Fields | None:
+        """The fields of a mapping node; unknown, repeated and missing keys fail.
+
+        With no `required` and no `optional` names, any key is accepted.
+        """
+        if not isinstance(node, MappingNode):
+            self.fail(node, path, f"expected a mapping, got {describe(node)}")
+            return None
+        fields = Fields(self, path, node)
+        for key_node, value in node.value:
+            key = self.key(key_node, path, fields.nodes, required + optional)
+            if key is not None:
+                fields.nodes[key] = value
+        for key in required:
+            if key not in fields.nodes:
+                self.fail(node, join(path, key), "missing required field")
+        return fields
+
+    def key(
+        self, node: Node, path: str, seen: Mapping[str, Node], known: tuple[str, ...]
+    ) -> str | None:
+        if not is_string(node):
+            self.fail(node, path, f"expected a field name, got {describe(node)}")
+            return None
+        key = str(node.value)
+        if key in seen:
+            self.fail(node, join(path, key), f"duplicate key '{key}'")
+            return None
+        if known and key not in known:
+            self.fail(node, join(path, key), f"unknown key '{key}'")
+            return None
+        return key
+
+    def string(self, node: Node, path: str) -> str | None:
+        if is_string(node):
+            return str(node.value)
+        hint = " (quote it to mean the text)" if isinstance(node, ScalarNode) else ""
+        self.fail(node, path, f"expected a string, got {describe(node)}{hint}")
+        return None
+
+    def integer(self, node: Node, path: str) -> int | None:
+        if not isinstance(node, ScalarNode) or node.tag != f"{_TAG}int":
+            self.fail(node, path, f"expected an integer, got {describe(node)}")
+            return None
+        if not DECIMAL_PATTERN.fullmatch(node.value):
+            message = f"write integers in plain decimal digits, got '{node.value}'"
+            self.fail(node, path, message)
+            return None
+        return int(node.value.replace("_", ""))
+
+    def items(self, node: Node, path: str) -> list[tuple[Node, str]] | None:
+        """The items of a sequence node, each with its indexed path."""
+        if not isinstance(node, SequenceNode):
+            self.fail(node, path, f"expected a list, got {describe(node)}")
+            return None
+        return [(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
+
+    def strings(self, node: Node, path: str) -> list[tuple[str, Site]] | None:
+        """A list of strings, each with the site it was written at."""
+        items = self.items(node, path)
+        if items is None:
+            return None
+        result = []
+        for item, item_path in items:
+            value = self.string(item, item_path)
+            if value is not None:
+                result.append((value, self.site(item, item_path)))
+        return result
+
+    def string_map(self, node: Node, path: str) -> dict[str, str] | None:
+        """A mapping of string to string, such as labels or a selector."""
+        fields = self.mapping(node, path, (), ())
+        if fields is None:
+            return None
+        result: dict[str, str] = {}
+        for key, value_node in fields.nodes.items():
+            value = self.string(value_node, join(path, key))
+            if value is not None:
+                result[key] = value
+        return result
+
+    def choice(self, allowed: tuple[str, ...]) -> Reader[str]:
+        """A reader of a string that must be one of `allowed`."""
+
+        def read(node: Node, path: str) -> str | None:
+            value = self.string(node, path)
+            if value is None or value in allowed:
+                return value
+            what = path.rsplit(".", 1)[-1]
+            self.fail(node, path, f"unknown {what} '{value}' ({one_of(allowed)})")
+            return None
+
+        return read
+
+    def read_name(self, node: Node, path: str) -> str | None:
+        """A consumer or rule name: it becomes part of Redis keys and metrics."""
+        value = self.string(node, path)
+        if value is None:
+            return None
+        self.name, self.name_site = value, self.site(node, path)
+        if len(value) > MAX_NAME_LENGTH:
+            message = f"name longer than {MAX_NAME_LENGTH} characters: '{value}'"
+            self.fail(node, path, message)
+            return None
+        if not NAME_PATTERN.fullmatch(value):
+            message = (
+                f"invalid name '{value}': use lowercase letters, digits, '-', '_'"
+                " and '.', starting and ending with a letter or digit"
+            )
+            self.fail(node, path, message)
+            return None
+        return value
+
+    def binding_of(self, node: Node, path: str) -> Binding | None:
+        """The consumer names and the label selector of a rule."""
+        fields = self.mapping(node, path, (), ("names", "selector"))
+        if fields is None:
+            return None
+        names = fields.get("names", self.strings, list[tuple[str, Site]]())
+        selector = fields.get("selector", self.string_map, None)
+        if names is None:
+            return None
+        return Binding(tuple(names), selector, self.site(node, path))
+
+    def quota(self, node: Node, path: str) -> int | None:
+        value = self.integer(node, path)
+        if value is None:
+            return None
+        if value <= 0:
+            self.fail(node, path, f"quota must be a positive integer, got {value}")
+            return None
+        if value > MAX_QUOTA:
+            self.fail(node, path, f"quota above the supported maximum {MAX_QUOTA}")
+            return None
+        return value
+
+    def time_zone(self, node: Node, path: str) -> str | None:
+        value = self.string(node, path)
+        if value is None or value in known_time_zones():
+            return value
+        self.fail(node, path, f"unknown time zone '{value}'")
+        return None
+
+    def patterns(self, node: Node, path: str) -> list[str] | None:
+        """Shell-style model patterns; an empty one would match nothing useful."""
+        patterns = self.strings(node, path)
+        if patterns is None:
+            return None
+        for pattern, site in patterns:
+            if not pattern:
+                self.problems.append(site.problem("empty model pattern"))
+                return None
+        return [pattern for pattern, _ in patterns]
+
+
+Reader = Callable[[Node, str], T | None]
+
+
+class Fields:
+    """The fields of one mapping node, read by name with their dotted paths."""
+
+    def __init__(self, doc: Document, path: str, node: MappingNode) -> None:
+        self.doc = doc
+        self.path = path
+        self.node = node
+        self.nodes: dict[str, Node] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.nodes
+
+    def site(self, key: str) -> Site:
+        return self.doc.site(self.nodes[key], join(self.path, key))
+
+    def read(self, key: str, reader: Reader[T]) -> T | None:
+        """The field read with `reader`; None when missing (already reported)."""
+        if key not in self.nodes:
+            return None
+        return reader(self.nodes[key], join(self.path, key))
+
+    def get(self, key: str, reader: Reader[T], default: T) -> T | None:
+        """An optional field read with `reader`, or `default` when absent."""
+        if key not in self.nodes:
+            return default
+        return reader(self.nodes[key], join(self.path, key))
+
+
+def is_string(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == f"{_TAG}str"
+
+
+def describe(node: Node) -> str:
+    """Names the type of a node for a message, with its text when it is a scalar."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if node.tag == f"{_TAG}null":
+        return "null"
+    kind = _TYPE_NAMES.get(node.tag, f"a value tagged {node.tag}")
+    return f"{kind} '{node.value}'"
+
+
+def join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def one_of(allowed: tuple[str, ...]) -> str:
+    if len(allowed) == 1:
+        return f"expected {allowed[0]}"
+    return f"expected {', '.join(allowed[:-1])} or {allowed[-1]}"
+
+
+def parse_document(doc: Document, root: Node) -> Manifest | None:
+    """Validates one document; None (with problems in `doc`) when it is invalid.
+
+    An empty document (a bare `---`) is None without a problem.
+    """
+    if isinstance(root, ScalarNode) and root.tag == f"{_TAG}null" and not root.value:
+        return None
+    top = doc.mapping(root, "", ("apiVersion", "kind", "metadata", "spec"), ())
+    if top is None:
+        return None
+    version = top.read("apiVersion", doc.string)
+    if version is not None and version != API_VERSION:
+        message = f"unsupported apiVersion '{version}' (expected {API_VERSION})"
+        doc.fail(top.nodes["apiVersion"], "apiVersion", message)
+    kind = top.read("kind", doc.choice((CONSUMER, QUOTA_RULE)))
+    doc.kind = kind
+    if kind is None or "metadata" not in top or "spec" not in top:
+        return None
+    parse = parse_consumer if kind == CONSUMER else parse_rule
+    before = len(doc.problems)
+    manifest = parse(doc, top.nodes["metadata"], top.nodes["spec"])
+    return manifest if len(doc.problems) == before else None
+
+
+def parse_consumer(doc: Document, meta: Node, spec: Node) -> Manifest | None:
+    metadata = doc.mapping(meta, "metadata", ("name",), ("labels",))
+    fields = doc.mapping(spec, "spec", ("keys",), ())
+    if metadata is None or fields is None:
+        return None
+    name = metadata.read("name", doc.read_name)
+    labels = metadata.get("labels", doc.string_map, dict[str, str]())
+    keys = fields.read("keys", lambda node, path: parse_keys(doc, node, path))
+    if name is None or labels is None or keys is None:
+        return None
+    return ConsumerManifest(
+        name=name,
+        labels=labels,
+        keys=tuple(key for key, _ in keys),
+        name_site=metadata.site("name"),
+        key_sites=tuple(site for _, site in keys),
+    )
+
+
+def parse_keys(
+    doc: Document, node: Node, path: str
+) -> list[tuple[ApiKey, Site]] | None:
+    items = doc.items(node, path)
+    if items is None:
+        return None
+    if not items:
+        doc.fail(node, path, "a consumer needs at least one key")
+        return None
+    keys = [parse_key(doc, item, item_path) for item, item_path in items]
+    return [key for key in keys if key is not None]
+
+
+def parse_key(doc: Document, node: Node, path: str) -> tuple[ApiKey, Site] | None:
+    fields = doc.mapping(node, path, ("sha256",), ("name",))
+    if fields is None:
+        return None
+    label = fields.get("name", doc.string, "")
+    digest = fields.read("sha256", doc.string)
+    if digest is None or label is None:
+        return None
+    if not KEY_HASH_PATTERN.fullmatch(digest):
+        # The value is not echoed: a malformed hash is often a pasted raw key.
+        message = (
+            "malformed key hash: expected 64 lowercase hex digits"
+            " (the SHA-256 of the key, see `extproc hash-key`)"
+        )
+        doc.problems.append(fields.site("sha256").problem(message))
+        return None
+    return ApiKey(sha256=digest, name=label), fields.site("sha256")
+
+
+LIMIT_TYPES = tuple(limit.value for limit in LimitType)
+CYCLES = tuple(cycle.value for cycle in Cycle)
+FAILURE_POLICIES = tuple(policy.value for policy in FailurePolicy)
+RULE_REQUIRED = ("limitType", "quota", "cycle", "consumers")
+RULE_OPTIONAL = ("timeZone", "weekStart", "models", "failurePolicy")
+
+
+def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
+    metadata = doc.mapping(meta, "metadata", ("name",), ())
+    fields = doc.mapping(spec, "spec", RULE_REQUIRED, RULE_OPTIONAL)
+    if metadata is None or fields is None:
+        return None
+    name = metadata.read("name", doc.read_name)
+    rule = rule_fields(doc, fields, name or "")
+    doc.binding = fields.read("consumers", doc.binding_of)
+    if name is None or rule is None or doc.binding is None:
+        return None
+    return RuleManifest(rule=rule, binding=doc.binding, name_site=metadata.site("name"))
+
+
+def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
+    """The QuotaRule that `spec` describes; every field is read, to report all."""
+    limit = spec.read("limitType", doc.choice(LIMIT_TYPES))
+    quota = spec.read("quota", doc.quota)
+    cycle = spec.read("cycle", doc.choice(CYCLES))
+    zone = spec.get("timeZone", doc.time_zone, DEFAULT_TIME_ZONE)
+    week = spec.get("weekStart", doc.choice(WEEKDAYS), DEFAULT_WEEK_START)
+    models = spec.get("models", doc.patterns, list[str]())
+    policy = spec.get(
+        "failurePolicy", doc.choice(FAILURE_POLICIES), DEFAULT_FAILURE_POLICY.value
+    )
+    if limit is None or quota is None or cycle is None or zone is None:
+        return None
+    if week is None or models is None or policy is None:
+        return None
+    return QuotaRule(
+        name=name,
+        limit_type=LimitType(limit),
+        quota=quota,
+        cycle=Cycle(cycle),
+        zone=zone,
+        week_start=WEEKDAYS.index(week),
+        models=tuple(models),
+        failure_policy=FailurePolicy(policy),
+    )
