@@ -3,17 +3,25 @@
 The body is searched for the field's quoted name with `bytes.find` (C speed);
 only the object that follows is scanned byte by byte, so a large completion costs
 one pass and no copy. Every occurrence is captured and the last complete one
-wins, which also finds a nested field such as `response.usage`.
+wins, which also finds a nested field such as `response.usage`; `on_value` sees
+each one, for reports that repeat a running total.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 
 class JsonFieldCapture:
-    def __init__(self, name: str, max_object_bytes: int = 64 << 10) -> None:
+    def __init__(
+        self,
+        name: str,
+        max_object_bytes: int = 64 << 10,
+        on_value: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._on_value = on_value
         self._needle = b'"' + name.encode() + b'"'
         self._max = max_object_bytes
         self._carry = b""  # the last bytes of the previous chunk, for a split needle
@@ -91,3 +99,5 @@ class JsonFieldCapture:
         self._capture = None
         if isinstance(parsed, dict):
             self.value = parsed
+            if self._on_value is not None:
+                self._on_value(parsed)
