@@ -21,8 +21,8 @@ from typing import Any
 
 from extproc.apis.base import LlmRequest, UsageExtractor, is_event_stream
 from extproc.apis.decoding import reading_encoding
-from extproc.apis.estimate import MESSAGE_OVERHEAD_TOKENS, content_tokens
-from extproc.apis.json_capture import JsonFieldCapture
+from extproc.apis.estimate import content_tokens, conversation_tokens
+from extproc.apis.json_capture import JsonUsage
 from extproc.apis.payload import load_json_object, positive_int
 from extproc.apis.sse import SseEvent, SseReader
 from extproc.apis.usage import Usage, count, normalized
@@ -47,6 +47,12 @@ def usage_from_anthropic(report: dict[str, Any], estimated: bool = False) -> Usa
         cache_write=written,
         estimated=estimated,
     )
+
+
+def _json_usage(report: dict[str, Any]) -> Usage | None:
+    if not isinstance(report.get("input_tokens"), int):
+        return None
+    return usage_from_anthropic(report)
 
 
 class Messages:
@@ -78,39 +84,14 @@ class Messages:
     ) -> UsageExtractor:
         if is_event_stream(content_type):
             return reading_encoding(content_encoding, lambda _: MessagesStream())
-        return reading_encoding(content_encoding, lambda _: MessagesJson())
+        return reading_encoding(content_encoding, lambda _: JsonUsage(_json_usage))
 
     @staticmethod
     def _prompt_tokens(payload: dict[str, Any], messages: list[Any]) -> int:
-        tokens = content_tokens(payload.get("system"))
-        for message in messages:
-            tokens += MESSAGE_OVERHEAD_TOKENS
-            if isinstance(message, dict):
-                tokens += content_tokens(message.get("content"))
         tools = payload.get("tools")
-        if tools:
-            tokens += content_tokens(json.dumps(tools))
-        return tokens
-
-
-class MessagesJson:
-    def __init__(self) -> None:
-        self._capture = JsonFieldCapture("usage")
-        self._bytes = 0
-
-    def feed(self, chunk: bytes) -> bytes | None:
-        self._bytes += len(chunk)
-        self._capture.feed(chunk)
-        return None
-
-    def usage(self) -> Usage | None:
-        value = self._capture.value
-        if value is None or not isinstance(value.get("input_tokens"), int):
-            return None
-        return usage_from_anthropic(value)
-
-    def delivered_output_tokens(self) -> int:
-        return self._bytes // 4  # about four bytes of JSON per token
+        return content_tokens(payload.get("system")) + conversation_tokens(
+            messages, "content", tools=tools
+        )
 
 
 class MessagesStream:

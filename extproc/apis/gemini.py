@@ -20,14 +20,13 @@ charged, marked estimated.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import unquote
 
 from extproc.apis.base import LlmRequest, UsageExtractor
 from extproc.apis.decoding import reading_encoding
-from extproc.apis.estimate import MESSAGE_OVERHEAD_TOKENS, content_tokens
+from extproc.apis.estimate import content_tokens, conversation_tokens
 from extproc.apis.json_capture import JsonFieldCapture
 from extproc.apis.payload import load_json_object
 from extproc.apis.usage import Usage, count, normalized
@@ -110,15 +109,10 @@ class GenerateContent:
     @staticmethod
     def _prompt_tokens(payload: dict[str, Any], contents: list[Any]) -> int:
         system = _either(payload, "systemInstruction", "system_instruction")
-        tokens = content_tokens(_either(system, "parts", "parts"))
-        for content in contents:
-            tokens += MESSAGE_OVERHEAD_TOKENS
-            if isinstance(content, dict):
-                tokens += content_tokens(content.get("parts"))
         tools = payload.get("tools")
-        if tools:
-            tokens += content_tokens(json.dumps(tools))
-        return tokens
+        return content_tokens(_either(system, "parts", "parts")) + (
+            conversation_tokens(contents, "parts", tools=tools)
+        )
 
     @staticmethod
     def _allowance(payload: dict[str, Any], default_output_tokens: int) -> int:

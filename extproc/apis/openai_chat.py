@@ -9,12 +9,9 @@ without `stream_options.include_usage` is sent upstream with it.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from extproc.apis.base import LlmRequest, UsageExtractor
-from extproc.apis.estimate import MESSAGE_OVERHEAD_TOKENS, content_tokens
-from extproc.apis.openai_usage import ask_for_usage, openai_extractor
+from extproc.apis.base import LlmRequest
+from extproc.apis.estimate import conversation_tokens
+from extproc.apis.openai_usage import UsageReportingShape, ask_for_usage
 from extproc.apis.payload import load_json_object, openai_model, positive_int
 from extproc.errors import BadRequest
 
@@ -22,12 +19,8 @@ from extproc.errors import BadRequest
 REPLY_PRIMING_TOKENS = 3
 
 
-class ChatCompletions:
+class ChatCompletions(UsageReportingShape):
     name = "openai.chat_completions"
-
-    def __init__(self, strip_usage_event: bool = True) -> None:
-        # Remove the usage event the sidecar asked for on the client's behalf.
-        self.strip_usage_event = strip_usage_event
 
     def read_request(
         self, path: str, body: bytes, default_output_tokens: int
@@ -46,26 +39,9 @@ class ChatCompletions:
             api=self.name,
             model=model,
             stream=stream,
-            prompt_tokens=self._prompt_tokens(payload, messages),
+            prompt_tokens=REPLY_PRIMING_TOKENS
+            + conversation_tokens(messages, "content", tools=payload.get("tools")),
             output_allowance=(asked or default_output_tokens) * choices,
             forwarded_body=rewritten,
             client_wants_usage=rewritten is None,
         )
-
-    def extractor(
-        self, request: LlmRequest, content_type: str, *, content_encoding: str = ""
-    ) -> UsageExtractor:
-        strip = self.strip_usage_event and not request.client_wants_usage
-        return openai_extractor(content_type, content_encoding, strip)
-
-    @staticmethod
-    def _prompt_tokens(payload: dict[str, Any], messages: list[Any]) -> int:
-        tokens = REPLY_PRIMING_TOKENS
-        for message in messages:
-            tokens += MESSAGE_OVERHEAD_TOKENS
-            if isinstance(message, dict):
-                tokens += content_tokens(message.get("content"))
-        tools = payload.get("tools")
-        if tools:
-            tokens += content_tokens(json.dumps(tools))
-        return tokens

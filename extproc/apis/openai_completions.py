@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from extproc.apis.base import LlmRequest, UsageExtractor
+from extproc.apis.base import LlmRequest
 from extproc.apis.estimate import text_tokens
-from extproc.apis.openai_usage import ask_for_usage, openai_extractor
+from extproc.apis.openai_usage import UsageReportingShape, ask_for_usage
 from extproc.apis.payload import load_json_object, openai_model, positive_int
 from extproc.errors import BadRequest
 
@@ -50,11 +50,8 @@ def _is_id(item: Any) -> bool:
     return isinstance(item, int) and not isinstance(item, bool)
 
 
-class Completions:
+class Completions(UsageReportingShape):
     name = "openai.completions"
-
-    def __init__(self, strip_usage_event: bool = True) -> None:
-        self.strip_usage_event = strip_usage_event
 
     def read_request(
         self, path: str, body: bytes, default_output_tokens: int
@@ -77,9 +74,3 @@ class Completions:
             forwarded_body=rewritten,
             client_wants_usage=rewritten is None,
         )
-
-    def extractor(
-        self, request: LlmRequest, content_type: str, *, content_encoding: str = ""
-    ) -> UsageExtractor:
-        strip = self.strip_usage_event and not request.client_wants_usage
-        return openai_extractor(content_type, content_encoding, strip)

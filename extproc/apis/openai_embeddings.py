@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from extproc.apis.base import LlmRequest, UsageExtractor
 from extproc.apis.openai_completions import prompt_list, prompt_tokens
-from extproc.apis.openai_usage import OpenAiJsonExtractor, openai_extractor
+from extproc.apis.openai_usage import openai_extractor
 from extproc.apis.payload import load_json_object, openai_model
 
 
@@ -31,11 +31,7 @@ class Embeddings:
     def extractor(
         self, request: LlmRequest, content_type: str, *, content_encoding: str = ""
     ) -> UsageExtractor:
+        # Vectors are not tokens: a reply without usage costs its input alone.
         return openai_extractor(
-            content_type, content_encoding, False, EmbeddingsJsonExtractor
+            content_type, content_encoding, False, bytes_per_output_token=0
         )
-
-
-class EmbeddingsJsonExtractor(OpenAiJsonExtractor):
-    def delivered_output_tokens(self) -> int:
-        return 0  # vectors are not tokens: a reply without usage costs its input

@@ -22,8 +22,8 @@ from typing import Any
 
 from extproc.apis.base import LlmRequest, UsageExtractor, is_event_stream
 from extproc.apis.decoding import reading_encoding
-from extproc.apis.estimate import MESSAGE_OVERHEAD_TOKENS, content_tokens, text_tokens
-from extproc.apis.json_capture import JsonFieldCapture
+from extproc.apis.estimate import content_tokens, conversation_tokens
+from extproc.apis.json_capture import JsonUsage
 from extproc.apis.payload import load_json_object, openai_model, positive_int
 from extproc.apis.sse import SseReader
 from extproc.apis.usage import Usage, count, normalized
@@ -65,42 +65,21 @@ class Responses:
     ) -> UsageExtractor:
         if is_event_stream(content_type):
             return reading_encoding(content_encoding, lambda _: ResponsesStream())
-        return reading_encoding(content_encoding, lambda _: ResponsesJson())
+        return reading_encoding(
+            content_encoding, lambda _: JsonUsage(usage_from_responses)
+        )
 
     @staticmethod
     def _prompt_tokens(payload: dict[str, Any]) -> int:
-        tokens = content_tokens(payload.get("instructions"))
         items = payload.get("input")
         if isinstance(items, str):
-            return tokens + MESSAGE_OVERHEAD_TOKENS + text_tokens(items)
+            items = [{"content": items}]
         if not isinstance(items, list):
             raise BadRequest("'input' must be a string or a list", param="input")
-        for item in items:
-            tokens += MESSAGE_OVERHEAD_TOKENS
-            if isinstance(item, dict):
-                tokens += content_tokens(item.get("content") or item.get("output"))
         tools = payload.get("tools")
-        if tools:
-            tokens += content_tokens(json.dumps(tools))
-        return tokens
-
-
-class ResponsesJson:
-    def __init__(self) -> None:
-        self._capture = JsonFieldCapture("usage")
-        self._bytes = 0
-
-    def feed(self, chunk: bytes) -> bytes | None:
-        self._bytes += len(chunk)
-        self._capture.feed(chunk)
-        return None
-
-    def usage(self) -> Usage | None:
-        value = self._capture.value
-        return usage_from_responses(value) if value is not None else None
-
-    def delivered_output_tokens(self) -> int:
-        return self._bytes // 4  # about four bytes of JSON per token
+        return content_tokens(payload.get("instructions")) + conversation_tokens(
+            items, "content", "output", tools=tools
+        )
 
 
 class ResponsesStream:

@@ -23,9 +23,9 @@ import json
 import re
 from typing import Any
 
-from extproc.apis.base import UsageExtractor, is_event_stream
+from extproc.apis.base import LlmRequest, UsageExtractor, is_event_stream
 from extproc.apis.decoding import reading_encoding
-from extproc.apis.json_capture import JsonFieldCapture
+from extproc.apis.json_capture import JsonUsage
 from extproc.apis.sse import SseEvent, SseReader
 from extproc.apis.stripping import EventFilter
 from extproc.apis.usage import Usage, count, normalized
@@ -69,36 +69,32 @@ def openai_extractor(
     content_type: str,
     content_encoding: str,
     strip_usage_event: bool,
-    json_extractor: type[OpenAiJsonExtractor] | None = None,
+    bytes_per_output_token: int = 4,
 ) -> UsageExtractor:
     """The extractor for a reply of the OpenAI family, JSON or streamed."""
     if not is_event_stream(content_type):
-        make = json_extractor or OpenAiJsonExtractor
-        return reading_encoding(content_encoding, lambda _: make())
+        return reading_encoding(
+            content_encoding,
+            lambda _: JsonUsage(usage_from_openai, bytes_per_output_token),
+        )
     return reading_encoding(
         content_encoding,
         lambda may_rewrite: OpenAiStreamExtractor(strip_usage_event and may_rewrite),
     )
 
 
-class OpenAiJsonExtractor:
-    def __init__(self) -> None:
-        self._capture = JsonFieldCapture("usage")
-        self._bytes = 0
+class UsageReportingShape:
+    """Chat Completions and Completions: streams whose usage the sidecar adds."""
 
-    def feed(self, chunk: bytes) -> bytes | None:
-        self._bytes += len(chunk)
-        self._capture.feed(chunk)
-        return None
+    def __init__(self, strip_usage_event: bool = True) -> None:
+        # Remove the usage event the sidecar asked for on the client's behalf.
+        self.strip_usage_event = strip_usage_event
 
-    def usage(self) -> Usage | None:
-        value = self._capture.value
-        return usage_from_openai(value) if value is not None else None
-
-    def delivered_output_tokens(self) -> int:
-        # Roughly four bytes of JSON per token of content; a cut JSON body is
-        # rare (the provider sends it whole), so a coarse figure is enough.
-        return self._bytes // 4
+    def extractor(
+        self, request: LlmRequest, content_type: str, *, content_encoding: str = ""
+    ) -> UsageExtractor:
+        strip = self.strip_usage_event and not request.client_wants_usage
+        return openai_extractor(content_type, content_encoding, strip)
 
 
 class OpenAiStreamExtractor:
