@@ -27,6 +27,7 @@ class Call:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.monotonic)
     consumer: Consumer | None = None
+    path: str = ""  # the request's :path, query string included
     shape: ApiShape | None = None
     request: LlmRequest | None = None
     charges: tuple[Charge, ...] = ()

@@ -21,7 +21,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from extproc import replies
-from extproc.apis import shape_for_path
+from extproc.apis import shape_for_body, shape_for_path
 from extproc.apis.usage import Usage
 from extproc.call import (
     Call,
@@ -121,7 +121,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
                 "invalid_api_key",
             )
 
-        call.shape = shape_for_path(headers.get(":path", ""))
+        call.path = headers.get(":path", "")
+        call.shape = shape_for_path(call.path)
         if call.shape is not None and message.end_of_stream:
             return self._refuse_now(
                 call,
@@ -138,11 +139,13 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
     async def _on_request_body(
         self, call: Call, message: pb.HttpBody
     ) -> pb.ProcessingResponse:
+        if call.shape is None and call.consumer is not None:
+            call.shape = shape_for_body(message.body)  # an unusual path
         if call.shape is None or call.consumer is None:
             return replies.continue_request_body()
         try:
             call.request = call.shape.read_request(
-                "", message.body, self._default_output
+                call.path, message.body, self._default_output
             )
         except BadRequest as exc:
             return self._refuse_now(
@@ -223,7 +226,11 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
 
         assert call.shape is not None and call.admission is not None
         content_type = headers.get("content-type", "")
-        call.extractor = call.shape.extractor(call.request, content_type)
+        call.extractor = call.shape.extractor(
+            call.request,
+            content_type,
+            content_encoding=headers.get("content-encoding", ""),
+        )
         tightest = call.admission.tightest()
         if tightest is None:
             return replies.continue_response_headers()

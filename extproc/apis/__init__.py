@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from extproc.apis.base import ApiShape, LlmRequest, UsageExtractor
-from extproc.apis.openai_chat import ChatCompletions
+from extproc.apis.routing import Overrides, ShapeTable
 from extproc.apis.usage import Usage
 
-_CHAT = ChatCompletions()
-
-# Path suffixes (query string removed) and the API each one speaks.
-_ROUTES: tuple[tuple[str, ApiShape], ...] = (("/chat/completions", _CHAT),)
+# The table the sidecar uses by default: added usage events are removed.
+DEFAULT_TABLE = ShapeTable()
 
 
-def shape_for_path(path: str) -> ApiShape | None:
+def shape_for_path(path: str, overrides: Overrides | None = None) -> ApiShape | None:
     """The API a request path speaks, or None for a path that is not an LLM call."""
-    bare = path.split("?", 1)[0].rstrip("/")
-    for suffix, shape in _ROUTES:
-        if bare.endswith(suffix):
-            return shape
-    return None
+    return DEFAULT_TABLE.for_path(path, overrides)
 
 
-__all__ = ["ApiShape", "LlmRequest", "Usage", "UsageExtractor", "shape_for_path"]
+def shape_for_body(body: bytes) -> ApiShape | None:
+    """The API a body plainly belongs to, for a path that named none."""
+    return DEFAULT_TABLE.for_body(body)
+
+
+__all__ = [
+    "ApiShape",
+    "LlmRequest",
+    "Overrides",
+    "ShapeTable",
+    "Usage",
+    "UsageExtractor",
+    "shape_for_body",
+    "shape_for_path",
+]

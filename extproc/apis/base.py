@@ -18,6 +18,9 @@ class LlmRequest:
     prompt_tokens: int  # estimated, see extproc.apis.estimate
     output_allowance: int  # tokens the call may produce: asked for, or the default
     forwarded_body: bytes | None = None  # a rewritten body to send upstream instead
+    # False when the sidecar added the stream's usage report on its own: the
+    # client did not ask for it and may not expect the extra event.
+    client_wants_usage: bool = True
 
     @property
     def estimated_tokens(self) -> int:
@@ -47,5 +50,12 @@ class ApiShape(Protocol):
     ) -> LlmRequest:
         """Parse a request body; raise BadRequest when it cannot be read."""
 
-    def extractor(self, request: LlmRequest, content_type: str) -> UsageExtractor:
+    def extractor(
+        self, request: LlmRequest, content_type: str, *, content_encoding: str = ""
+    ) -> UsageExtractor:
         """A fresh usage extractor for this call's response body."""
+
+
+def is_event_stream(content_type: str) -> bool:
+    """True for a `text/event-stream` content type, parameters and case aside."""
+    return content_type.split(";", 1)[0].strip().lower() == "text/event-stream"

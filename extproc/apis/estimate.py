@@ -8,6 +8,7 @@ The settlement always replaces the estimate with the provider's own numbers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 # Fixed cost of one chat message's framing (role, separators), in tokens.
@@ -42,3 +43,20 @@ def _part_tokens(part: Any) -> int:
         if isinstance(text, str):
             return text_tokens(text)
     return NON_TEXT_PART_TOKENS
+
+
+def conversation_tokens(turns: list[Any], *fields: str, tools: Any = None) -> int:
+    """Approximate tokens of a conversation and its tool definitions.
+
+    Each turn (a message, a Gemini content, a Responses item) costs its framing
+    plus the first of `fields` that it holds.
+    """
+    tokens = 0
+    for turn in turns:
+        tokens += MESSAGE_OVERHEAD_TOKENS
+        if isinstance(turn, dict):
+            text = next((turn[name] for name in fields if turn.get(name)), None)
+            tokens += content_tokens(text)
+    if tools:
+        tokens += content_tokens(json.dumps(tools))
+    return tokens

@@ -3,17 +3,27 @@
 The body is searched for the field's quoted name with `bytes.find` (C speed);
 only the object that follows is scanned byte by byte, so a large completion costs
 one pass and no copy. Every occurrence is captured and the last complete one
-wins, which also finds a nested field such as `response.usage`.
+wins, which also finds a nested field such as `response.usage`; `on_value` sees
+each one, for reports that repeat a running total.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+from extproc.apis.usage import Usage
 
 
 class JsonFieldCapture:
-    def __init__(self, name: str, max_object_bytes: int = 64 << 10) -> None:
+    def __init__(
+        self,
+        name: str,
+        max_object_bytes: int = 64 << 10,
+        on_value: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._on_value = on_value
         self._needle = b'"' + name.encode() + b'"'
         self._max = max_object_bytes
         self._carry = b""  # the last bytes of the previous chunk, for a split needle
@@ -91,3 +101,36 @@ class JsonFieldCapture:
         self._capture = None
         if isinstance(parsed, dict):
             self.value = parsed
+            if self._on_value is not None:
+                self._on_value(parsed)
+
+
+class JsonUsage:
+    """The usage extractor of a JSON reply: its last `usage` object, normalized.
+
+    Without a report, output is estimated at one token per `bytes_per_token`
+    bytes of the body (0: none, for replies that are not text, like vectors).
+    A cut JSON body is rare (providers send it whole): a coarse figure will do.
+    """
+
+    def __init__(
+        self,
+        normalize: Callable[[dict[str, Any]], Usage | None],
+        bytes_per_token: int = 4,
+    ) -> None:
+        self._capture = JsonFieldCapture("usage")
+        self._normalize = normalize
+        self._per_token = bytes_per_token
+        self._bytes = 0
+
+    def feed(self, chunk: bytes) -> bytes | None:
+        self._bytes += len(chunk)
+        self._capture.feed(chunk)
+        return None
+
+    def usage(self) -> Usage | None:
+        value = self._capture.value
+        return self._normalize(value) if value is not None else None
+
+    def delivered_output_tokens(self) -> int:
+        return self._bytes // self._per_token if self._per_token else 0

@@ -1,17 +1,25 @@
-"""A stand-in LLM provider speaking OpenAI Chat Completions, JSON and streamed.
+"""A stand-in LLM provider speaking each supported API, JSON and streamed.
 
-It plays the provider for `make run`, the docker-compose demo and the tests. Each
-request can steer the reply with headers (they are test hooks, not an API):
+It plays the provider for `make run`, the docker-compose demo and the tests. The
+path picks the API (see extproc.devstack.fake_formats): OpenAI Chat Completions,
+Completions, Embeddings and Responses, Anthropic Messages, Gemini
+generateContent (server-sent events with `alt=sse`, a JSON array without).
+Each request can steer the reply with headers (they are test hooks, not an API):
 
-- `x-fake-prompt-tokens`, `x-fake-completion-tokens`: the usage to report
-  (defaults: the request's size in bytes / 4, and 16);
+- `x-fake-prompt-tokens`, `x-fake-completion-tokens`: the usage to report, in
+  normalized terms: input with cached and cache-write tokens, output with
+  reasoning (defaults: the request's size in bytes / 4, and 16);
+- `x-fake-cached-tokens`, `x-fake-cache-write-tokens`,
+  `x-fake-reasoning-tokens`: the parts of those that each API reports its way;
+- `x-fake-content-encoding`: compress the reply (gzip, deflate, br) whatever
+  the request's accept-encoding said;
 - `x-fake-status`: answer with this HTTP status and an OpenAI-style error;
-- `x-fake-chunks`: content events in a stream (default: completion tokens);
-- `x-fake-cut-after`: close the connection after this many content events;
+- `x-fake-chunks`: content pieces in a stream (default: completion tokens);
+- `x-fake-cut-after`: close the connection after this many stream pieces;
 - `x-fake-no-usage`: report no usage at all;
 - `x-fake-delay-ms`: pause between streamed events.
 
-Streams carry a usage event only when the request asks for it with
+OpenAI-style streams carry a usage event only when the request asks for it with
 `stream_options.include_usage`, as OpenAI does.
 """
 
@@ -20,12 +28,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import time
+import zlib
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ssl import SSLContext
 from typing import Any
+
+import brotli
+
+from extproc.devstack.fake_formats import Call, Reply, Tokens, builder_for
 
 
 @dataclass
@@ -108,15 +119,19 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
         await reader.readline()
 
 
-def _usage(request: ReceivedRequest) -> dict[str, int]:
+def _tokens(request: ReceivedRequest) -> Tokens:
     headers = request.headers
-    prompt = int(headers.get("x-fake-prompt-tokens", len(request.body) // 4))
-    completion = int(headers.get("x-fake-completion-tokens", "16"))
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+
+    def number(name: str, default: int) -> int:
+        return int(headers.get(f"x-fake-{name}", default))
+
+    return Tokens(
+        prompt=number("prompt-tokens", len(request.body) // 4),
+        completion=number("completion-tokens", 16),
+        cached=number("cached-tokens", 0),
+        cache_write=number("cache-write-tokens", 0),
+        reasoning=number("reasoning-tokens", 0),
+    )
 
 
 async def _reply(request: ReceivedRequest, writer: asyncio.StreamWriter) -> bool:
@@ -125,101 +140,103 @@ async def _reply(request: ReceivedRequest, writer: asyncio.StreamWriter) -> bool
     status = int(headers.get("x-fake-status", "200"))
     if status != 200:
         error = {"error": {"message": "fake failure", "type": "server_error"}}
-        _write_json(writer, status, error)
+        _write_json(writer, status, error, "")
         await writer.drain()
         return True
     try:
         payload = request.json()
     except ValueError:
         payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
-    if payload.get("stream") is True:
-        return await _stream(request, payload, writer)
-    _write_json(writer, 200, _completion(request, payload))
-    await writer.drain()
-    return True
+    tokens = _tokens(request)
+    call = Call(
+        path=request.path,
+        payload=payload if isinstance(payload, dict) else {},
+        tokens=tokens,
+        chunks=int(headers.get("x-fake-chunks", tokens.completion)),
+        with_usage="x-fake-no-usage" not in headers,
+    )
+    reply = builder_for(request.path)(call)
+    encoding = headers.get("x-fake-content-encoding", "")
+    if not reply.pieces:
+        _write_json(writer, 200, reply.json_body, encoding)
+        await writer.drain()
+        return True
+    return await _stream(request, reply, _Packer(encoding), writer)
 
 
-def _completion(request: ReceivedRequest, payload: Mapping[str, Any]) -> Any:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": payload.get("model", "unknown"),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "Hello from the fake."},
-                "finish_reason": "stop",
-            }
-        ],
-    }
-    if "x-fake-no-usage" not in request.headers:
-        body["usage"] = _usage(request)
-    return body
-
-
-def _write_json(writer: asyncio.StreamWriter, status: int, body: Any) -> None:
-    data = json.dumps(body).encode()
+def _write_json(
+    writer: asyncio.StreamWriter, status: int, body: Any, encoding: str
+) -> None:
+    data = _Packer(encoding).pack(json.dumps(body).encode(), final=True)
+    coding = f"content-encoding: {encoding}\r\n" if encoding else ""
     writer.write(
-        f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n"
+        f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{coding}"
         f"content-length: {len(data)}\r\n\r\n".encode()
         + data
     )
 
 
+class _Packer:
+    """Compresses a body piece by piece, as a provider ignoring accept-encoding."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._zlib: Any = None
+        self._brotli: Any = None
+        if encoding in ("gzip", "deflate"):
+            bits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+            self._zlib = zlib.compressobj(wbits=bits)
+        elif encoding == "br":
+            self._brotli = brotli.Compressor()
+
+    def pack(self, data: bytes, final: bool = False) -> bytes:
+        if self._zlib is not None:
+            mode = zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH
+            return bytes(self._zlib.compress(data) + self._zlib.flush(mode))
+        if self._brotli is not None:
+            out = self._brotli.process(data)
+            return bytes(
+                out + (self._brotli.finish() if final else self._brotli.flush())
+            )
+        return data
+
+
 async def _stream(
     request: ReceivedRequest,
-    payload: Mapping[str, Any],
+    reply: Reply,
+    packer: _Packer,
     writer: asyncio.StreamWriter,
 ) -> bool:
     headers = request.headers
-    usage = _usage(request)
-    chunks = int(headers.get("x-fake-chunks", usage["completion_tokens"]))
     cut_after = int(headers.get("x-fake-cut-after", "-1"))
     delay = int(headers.get("x-fake-delay-ms", "0")) / 1000
+    coding = f"content-encoding: {packer.encoding}\r\n" if packer.encoding else ""
     writer.write(
-        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        b"transfer-encoding: chunked\r\n\r\n"
+        f"HTTP/1.1 200 OK\r\ncontent-type: {reply.content_type}\r\n{coding}"
+        "transfer-encoding: chunked\r\n\r\n".encode()
     )
-    model = payload.get("model", "unknown")
-    for index in range(chunks):
+    _write_chunk(writer, packer.pack(reply.prefix))
+    for index, piece in enumerate(reply.pieces):
         if index == cut_after:
             await writer.drain()
             return False  # the connection closes mid-stream
-        delta = {"content": f"tok{index} "}
-        _write_event(writer, _chunk(model, [{"index": 0, "delta": delta}]))
+        _write_chunk(writer, packer.pack(piece))
         await writer.drain()
-        if delay:
+        if delay and index < reply.content_pieces:
             await asyncio.sleep(delay)
-    options = payload.get("stream_options") or {}
-    if options.get("include_usage") and "x-fake-no-usage" not in headers:
-        _write_event(writer, dict(_chunk(model, []), usage=usage))
-    _write_event(writer, "[DONE]")
+    _write_chunk(writer, packer.pack(reply.suffix, final=True))
     writer.write(b"0\r\n\r\n")
     await writer.drain()
     return True
 
 
-def _chunk(model: Any, choices: list[Any]) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "choices": choices,
-    }
-
-
-def _write_event(writer: asyncio.StreamWriter, data: Any) -> None:
-    text = data if isinstance(data, str) else json.dumps(data)
-    event = f"data: {text}\n\n".encode()
-    writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+def _write_chunk(writer: asyncio.StreamWriter, data: bytes) -> None:
+    if data:
+        writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible provider")
+    parser = argparse.ArgumentParser(description="A fake LLM provider")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     args = parser.parse_args()
