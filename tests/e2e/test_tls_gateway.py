@@ -40,7 +40,10 @@ def tls_stack(redis_server: RedisServer, tls: TlsFiles) -> Iterator[Stack]:
         render=partial(render_production_config, tls),
         envoy_env={"OPENAI_API_KEY": OPENAI_KEY, "ANTHROPIC_API_KEY": ANTHROPIC_KEY},
     ).start()
-    stack.use_rules(rule_set({"alice": CLIENT_KEY}, {quota("daily", 100): ("alice",)}))
+    # Only GPT models are metered, so the Anthropic route stays open after the
+    # OpenAI test spends the quota.
+    daily = quota("daily", 100, models=("gpt-*",))
+    stack.use_rules(rule_set({"alice": CLIENT_KEY}, {daily: ("alice",)}))
     yield stack
     stack.stop()
     stack.redis().flushall()
@@ -77,7 +80,9 @@ def test_provider_gets_its_own_key_only(tls_stack: Stack, tls: TlsFiles) -> None
     """Each provider receives its own key from Envoy and never the client's."""
     tls_stack.upstream.received.clear()
     with _client(tls_stack, tls) as client:
-        client.post("/v1/messages", json={"model": "claude"})
+        message = {"role": "user", "content": "hi"}
+        body = {"model": "claude-haiku", "max_tokens": 8, "messages": [message]}
+        client.post("/v1/messages", json=body)
     seen = tls_stack.upstream.received[-1].headers
     expected = (ANTHROPIC_KEY, None, "alice", "api.anthropic.com")
     actual = (
