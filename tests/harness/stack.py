@@ -86,6 +86,7 @@ class Stack:
         settings = Settings.from_env(
             {},
             port=free_port(),
+            admin_port=free_port(),
             redis_url=self.redis_server.url,
             rules_dir=None,
             **self.settings_overrides,
