@@ -254,8 +254,8 @@ def table(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
         max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(shown)
     ]
     numeric = [all(isinstance(r.get(c), int) for r in records) for c in shown]
-    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(shown, widths, strict=True))]
-    for row in cells:
+    lines = []
+    for row in [[c.upper() for c in shown], *cells]:
         parts = [
             value.rjust(width) if right else value.ljust(width)
             for value, width, right in zip(row, widths, numeric, strict=True)
