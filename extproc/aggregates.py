@@ -109,21 +109,22 @@ class UsageAggregates:
             rules = tuple(charge.rule.name for charge in call.charges)
             cell = Cell(str(call.status), rules, model)
             at = call.admitted_at or now
-            return self._increments(call.consumer.name, at, cell, _settled(usage))
+            return self.increments(call.consumer.name, at, cell, _settled(usage))
         refusal = call.admission.refused_by if call.admission else None
         if call.decision is Decision.REFUSED and refusal is not None:
             cell = Cell(str(call.status), (refusal.rule.name,), model)
             counts = {Metric.REQUESTS: 1, Metric.REFUSED: 1}
-            return self._increments(call.consumer.name, now, cell, counts)
+            return self.increments(call.consumer.name, now, cell, counts)
         return ()
 
-    def _increments(
+    def increments(
         self,
         consumer: str,
         at: datetime,
         cell: Cell,
         counts: dict[Metric, int],
     ) -> tuple[Increment, ...]:
+        """The increments adding `counts` to `cell` in the bucket holding `at`."""
         start = bucket_start(at)
         key = self.keys.usage(consumer, bucket_id(start))
         expire_at = int((start + BUCKET).timestamp()) + self.retention_s
