@@ -218,6 +218,8 @@ class AdminStore(QuotaStore):
         self, targets: Sequence[tuple[Window, AuditRecord]]
     ) -> list[AuditRecord]:
         """Clear `used` of each window, all in one script (one consumer's keys)."""
+        if not targets:
+            return []
         consumer = targets[0][1].consumer
         keys = [self.keys.counter(consumer, r.rule, w.id) for w, r in targets]
         keys.append(self.keys.audit(consumer))

@@ -47,6 +47,8 @@ class LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()  # else its self-pipe sockets leak as ResourceWarnings
 
 
 @dataclass
