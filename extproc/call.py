@@ -32,6 +32,7 @@ class Call:
     request: LlmRequest | None = None
     charges: tuple[Charge, ...] = ()
     admission: Admission | None = None
+    admitted_at: datetime | None = None  # the instant that chose the windows
     decision: Decision = Decision.UNMETERED
     reason: str = ""
     status: int = 0

@@ -21,6 +21,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from extproc import replies
+from extproc.aggregates import UsageAggregates
 from extproc.apis import shape_for_body, shape_for_path
 from extproc.apis.usage import Usage
 from extproc.call import (
@@ -72,6 +73,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         self._settler = settler
         self._default_output = default_output_tokens
         self._clock = clock
+        self._aggregates = UsageAggregates(store.keys, store.timings.usage_retention_s)
 
     async def Process(
         self,
@@ -176,7 +178,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         except StoreUnavailable as exc:
             return self._store_unavailable(call, rules, str(exc))
 
-        call.charges, call.admission = charges, admission
+        call.charges, call.admission, call.admitted_at = charges, admission, now
         if admission.admitted:
             call.decision = Decision.ADMITTED
             return None
@@ -271,9 +273,11 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         call.finished = True
         if call.consumer is None and call.decision is not Decision.UNAUTHENTICATED:
             return  # the stream ended before its headers were read
-        now_text = self._clock().isoformat()
+        now = self._clock()
+        now_text = now.isoformat()
         if not call.reserved:
-            self._settler.record(usage_event(call, Usage(), now_text))
+            totals = self._aggregates.for_call(call, Usage(), now)
+            self._settler.record(usage_event(call, Usage(), now_text), totals)
             return
         if not call.response_complete and not call.reason:
             call.reason = "stream_ended_early"
@@ -281,7 +285,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         event = usage_event(call, usage, now_text)
         charged = tuple(replace(c, amount=usage.total_tokens) for c in call.charges)
         assert call.consumer is not None
-        self._settler.settle(call.consumer.name, call.request_id, charged, event)
+        totals = self._aggregates.for_call(call, usage, now)
+        self._settler.settle(
+            call.consumer.name, call.request_id, charged, event, totals
+        )
 
 
 def _quota_message(counter: CounterState, estimate: int) -> str:

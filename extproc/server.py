@@ -1,7 +1,8 @@
 """Wires the sidecar: Redis, the rule source, the ext_proc service and health.
 
-Shutdown runs in order: health turns NOT_SERVING, the server stops taking new
-streams and lets open ones finish within the grace period, settlements in flight
+The admin server (its own port) starts and stops with the ext_proc server.
+Shutdown runs in order: health turns NOT_SERVING, the servers stop taking new
+streams and let open ones finish within the grace period, settlements in flight
 are awaited, then Redis is closed.
 """
 
@@ -19,12 +20,14 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from extproc.admin.server import AdminServer
 from extproc.clock import Clock, system_clock
 from extproc.health import HealthService
 from extproc.processor import ExternalProcessor
 from extproc.rules.source import RuleSource
 from extproc.settings import Settings
 from extproc.settlement import Settler
+from extproc.store.admin_store import AdminStore
 from extproc.store.keys import KeySpace
 from extproc.store.quota_store import QuotaStore, StoreTimings
 
@@ -56,6 +59,7 @@ class Sidecar:
     server: grpc.aio.Server = field(init=False)
     settler: Settler = field(init=False)
     health: HealthService = field(init=False)
+    admin: AdminServer = field(init=False)
     port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -66,6 +70,7 @@ class Sidecar:
             StoreTimings(
                 hold_s=settings.hold_seconds,
                 retention_s=settings.retention_days * 86_400,
+                usage_retention_s=settings.usage_retention_days * 86_400,
             ),
         )
         self.settler = Settler(
@@ -82,6 +87,8 @@ class Sidecar:
         pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)
         self.health = HealthService()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        admin_store = AdminStore(self.redis, store.keys, store.timings)
+        self.admin = AdminServer(settings, self.rules, admin_store, self.clock)
 
     async def start(self) -> int:
         """Bind and start serving; returns the port (useful when asked for 0)."""
@@ -89,6 +96,7 @@ class Sidecar:
         self.port = self.server.add_insecure_port(address)
         await self.server.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        await self.admin.start()
         log.info(
             "serving",
             address=f"{self.settings.host}:{self.port}",
@@ -101,7 +109,7 @@ class Sidecar:
         # Watchers see NOT_SERVING and their streams end, so only calls in
         # flight can hold the stop below.
         await self.health.shut_down()
-        await self.server.stop(grace)
+        await asyncio.gather(self.server.stop(grace), self.admin.stop(grace))
         left = await self.settler.drain(grace)
         if left:
             log.error("shutdown_settlements_left", count=left)

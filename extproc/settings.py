@@ -23,10 +23,16 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"  # REDIS_URL
     host: str = "127.0.0.1"  # EXTPROC_HOST: where ext_proc listens
     port: int = 50051  # EXTPROC_PORT
+    admin_host: str = "127.0.0.1"  # EXTPROC_ADMIN_HOST: where the admin API listens
+    admin_port: int = 50052  # EXTPROC_ADMIN_PORT
+    # EXTPROC_ADMIN_TOKENS_FILE: `name:sha256-of-token` lines; the variable
+    # EXTPROC_ADMIN_TOKEN adds one plain token, named "env".
+    admin_tokens_file: Path | None = None
     key_prefix: str = "llmq"  # EXTPROC_KEY_PREFIX: Redis key namespace
     default_output_tokens: int = 1024  # EXTPROC_DEFAULT_OUTPUT_TOKENS: tokens
     hold_seconds: int = 600  # EXTPROC_HOLD_SECONDS: reservation lifetime
     retention_days: int = 90  # EXTPROC_RETENTION_DAYS: counters after window
+    usage_retention_days: int = 90  # EXTPROC_USAGE_RETENTION_DAYS: usage buckets
     events_max_len: int = 100_000  # EXTPROC_EVENTS_MAX_LEN: stream entries
     redis_timeout_ms: int = 250  # EXTPROC_REDIS_TIMEOUT_MS: per command
     settle_retry_seconds: int = 900  # EXTPROC_SETTLE_RETRY_SECONDS
@@ -53,9 +59,11 @@ class Settings:
     def validate(self) -> None:
         positive = (
             "port",
+            "admin_port",
             "default_output_tokens",
             "hold_seconds",
             "retention_days",
+            "usage_retention_days",
             "events_max_len",
             "redis_timeout_ms",
         )
@@ -83,6 +91,6 @@ def _convert(name: str, raw: str, env_name: str) -> Any:
             return float(raw)
     except ValueError:
         raise SettingsError(f"{env_name}={raw!r} is not a number") from None
-    if kind == "Path":
+    if kind in ("Path", "Path | None"):
         return Path(raw)
     return raw

@@ -17,7 +17,7 @@ import structlog
 
 from extproc.errors import StoreUnavailable
 from extproc.events import UsageEvent
-from extproc.store.quota_store import Charge, QuotaStore
+from extproc.store.quota_store import Charge, Increment, QuotaStore
 
 log = structlog.get_logger("extproc.settlement")
 
@@ -45,13 +45,16 @@ class Settler:
         request_id: str,
         charges: Sequence[Charge],
         event: UsageEvent,
+        increments: Sequence[Increment] = (),
     ) -> None:
-        """Charge `charges` and record `event`, in the background."""
-        self._spawn(self._settle(consumer, request_id, tuple(charges), event))
+        """Charge `charges`, bump `increments` and record `event`, in the
+        background; the increments land with the charge, exactly once."""
+        work = self._settle(consumer, request_id, tuple(charges), event, increments)
+        self._spawn(work)
 
-    def record(self, event: UsageEvent) -> None:
+    def record(self, event: UsageEvent, increments: Sequence[Increment] = ()) -> None:
         """Record the event of a call that reserved nothing (refused, invalid)."""
-        self._spawn(self._record(event))
+        self._spawn(self._record(event, tuple(increments)))
 
     async def drain(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for tasks in flight; return how many remain."""
@@ -70,6 +73,7 @@ class Settler:
         request_id: str,
         charges: tuple[Charge, ...],
         event: UsageEvent,
+        increments: Sequence[Increment],
     ) -> None:
         entry = event.stream_entry()
         loop = asyncio.get_running_loop()
@@ -81,6 +85,7 @@ class Settler:
                     consumer,
                     request_id,
                     charges,
+                    increments,
                     event=entry,
                     events_max_len=self._events_max_len,
                 )
@@ -97,10 +102,14 @@ class Settler:
                 log.warning("settlement_repeated", id=event.id)
             return
 
-    async def _record(self, event: UsageEvent) -> None:
+    async def _record(
+        self, event: UsageEvent, increments: tuple[Increment, ...]
+    ) -> None:
         log.info("call", **event.fields())
         try:
-            await self._store.append_event(event.stream_entry(), self._events_max_len)
+            await self._store.append_event(
+                event.stream_entry(), self._events_max_len, increments
+            )
         except StoreUnavailable as exc:
             # The log line above already holds the whole event.
             log.warning("event_not_streamed", id=event.id, reason=str(exc))

@@ -31,6 +31,21 @@ class KeySpace:
         """Marker that makes settlement of one request happen exactly once."""
         return f"{self.tag(consumer)}:settled:{request_id}"
 
+    def usage(self, consumer: str, bucket: str) -> str:
+        """Hash of a consumer's usage totals in one 15-minute UTC bucket.
+
+        `bucket` is the bucket's first instant, UTC, as YYYYMMDDHHMM.
+        """
+        return f"{self.tag(consumer)}:u:{bucket}"
+
+    def audit(self, consumer: str) -> str:
+        """Capped list of the consumer's admin edits, newest first (JSON)."""
+        return f"{self.tag(consumer)}:audit"
+
+    def audit_stream(self) -> str:
+        """The bounded stream of every consumer's admin edits (one key)."""
+        return f"{self.prefix}:audit"
+
     def events(self) -> str:
         """The bounded stream of usage events (one key for the deployment)."""
         return f"{self.prefix}:events"

@@ -83,6 +83,7 @@ class StoreTimings:
     hold_s: int = 600  # a reservation frees itself after this if never settled
     settled_marker_s: int = 86_400  # longer than any settlement retry
     retention_s: int = 90 * 86_400  # counters outlive their window by this
+    usage_retention_s: int = 90 * 86_400  # usage buckets outlive their end by this
 
 
 class QuotaStore:
@@ -151,14 +152,21 @@ class QuotaStore:
         return await self._settle_with_event(keys, args, event, events_max_len)
 
     async def append_event(
-        self, event: Mapping[str, str], max_len: int = 100_000
+        self,
+        event: Mapping[str, str],
+        max_len: int = 100_000,
+        increments: Sequence[Increment] = (),
     ) -> None:
-        """Append one usage event to the bounded stream (refused calls use this)."""
-        await self._run(
-            self.redis.xadd(
+        """Append one usage event to the bounded stream (refused calls use this),
+        with `increments` bumped in the same round trip (a pipeline)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for increment in increments:
+                pipe.hincrby(increment.key, increment.field, increment.delta)
+                pipe.expireat(increment.key, increment.expire_at)
+            pipe.xadd(
                 self.keys.events(), _fields(event), maxlen=max_len, approximate=True
             )
-        )
+            await self._run(pipe.execute())
 
     async def _settle_with_event(
         self,

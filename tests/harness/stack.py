@@ -47,7 +47,8 @@ class LoopThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
-        self.loop.close()
+        if not self._thread.is_alive():
+            self.loop.close()  # else its self-pipe sockets leak as ResourceWarnings
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Stack:
         settings = Settings.from_env(
             {},
             port=free_port(),
+            admin_port=free_port(),
             redis_url=self.redis_server.url,
             rules_dir=None,
             **self.settings_overrides,
