@@ -32,5 +32,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check extproc tests
 	$(VENV)/bin/mypy extproc
 
+# Regenerate the admin API stubs from protos/ (the generated files are committed,
+# so a plain install needs no protoc).
+protos: $(STAMP)
+	$(PY) scripts/gen_protos.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

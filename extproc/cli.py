@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from extproc import logs
+from extproc.admin.commands import add_admin_commands
 from extproc.settings import Settings, SettingsError
 
 
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_serve(commands)
+    add_admin_commands(commands)
     return parser
 
 
@@ -33,7 +35,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--host", help="ext_proc listen address (EXTPROC_HOST)")
     serve.add_argument("--port", type=int, help="ext_proc port (EXTPROC_PORT)")
     serve.add_argument("--log-format", choices=["auto", "json", "console"])
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(func=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -65,4 +67,4 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.handler(args))
+    sys.exit(args.func(args))
