@@ -19,10 +19,12 @@ from extproc.errors import RuleProblem, RulesError
 from extproc.rules.model import Consumer, RuleSet
 from extproc.rules.schema import (
     CONSUMER,
+    PRICING,
     QUOTA_RULE,
     Binding,
     ConsumerManifest,
     Document,
+    PricingManifest,
     RuleManifest,
     Site,
     parse_document,
@@ -82,6 +84,7 @@ def build_rules(files: Mapping[str, bytes]) -> RuleSet:
     for name in sorted(files):
         state.read_file(name, files[name])
     bindings = state.resolve_bindings()
+    state.check_prices()
     if state.problems:
         raise RulesError(sorted(state.problems, key=_problem_order))
     return RuleSet.build(
@@ -89,6 +92,7 @@ def build_rules(files: Mapping[str, bytes]) -> RuleSet:
         consumers={name: _consumer(m) for name, m in state.consumers.items()},
         rules={name: m.rule for name, m in state.rules.items()},
         bindings=bindings,
+        prices={name: m.price for name, m in state.prices.items()},
     )
 
 
@@ -100,7 +104,7 @@ def _consumer(manifest: ConsumerManifest) -> Consumer:
     return Consumer(name=manifest.name, keys=manifest.keys, labels=manifest.labels)
 
 
-_KIND_WORDS = {CONSUMER: "consumer", QUOTA_RULE: "rule"}
+_KIND_WORDS = {CONSUMER: "consumer", QUOTA_RULE: "rule", PRICING: "pricing"}
 
 
 @dataclass
@@ -110,6 +114,7 @@ class _State:
     problems: list[RuleProblem] = field(default_factory=list)
     consumers: dict[str, ConsumerManifest] = field(default_factory=dict)
     rules: dict[str, RuleManifest] = field(default_factory=dict)
+    prices: dict[str, PricingManifest] = field(default_factory=dict)
     # Every rule's binding, with the rule when it is valid.
     bindings: list[tuple[Binding, RuleManifest | None]] = field(default_factory=list)
     declared: dict[tuple[str, str], Site] = field(default_factory=dict)
@@ -118,6 +123,7 @@ class _State:
     # which consumers exist: references to them cannot all be judged.
     unparsed: bool = False
     invalid_consumers: set[str | None] = field(default_factory=set)
+    invalid_prices: set[str | None] = field(default_factory=set)
 
     def read_file(self, name: str, data: bytes) -> None:
         try:
@@ -146,6 +152,10 @@ class _State:
             self.add_consumer(manifest)
         elif doc.kind == CONSUMER:
             self.invalid_consumers.add(doc.name)
+        if isinstance(manifest, PricingManifest):
+            self.prices[manifest.price.name] = manifest
+        elif doc.kind == PRICING:
+            self.invalid_prices.add(doc.name)
         rule = manifest if isinstance(manifest, RuleManifest) else None
         if rule is not None:
             self.rules[rule.rule.name] = rule
@@ -180,6 +190,28 @@ class _State:
                     f"key hash already bound to consumer '{owner}' (in {_place(first)})"
                 )
             self.problems.append(site.problem(message))
+
+    def check_prices(self) -> None:
+        """Every defaultPrice names a Pricing; no two prices share a pattern,
+        a currency and a start date (neither would be more specific)."""
+        for manifest in self.rules.values():
+            name, site = manifest.rule.default_price, manifest.default_price_site
+            if site is None or name in self.prices:
+                continue
+            if not self.unparsed and name not in self.invalid_prices:
+                self.problems.append(site.problem(f"unknown Pricing '{name}'"))
+        first: dict[tuple[str, str, object], Site] = {}
+        for pricing in self.prices.values():
+            price = pricing.price
+            for pattern in price.models:
+                key = (pattern, price.currency, price.effective_from)
+                seen = first.setdefault(key, pricing.name_site)
+                if seen != pricing.name_site:
+                    message = (
+                        f"model pattern '{pattern}' is priced in {price.currency} "
+                        f"from the same date in {_place(seen)} too"
+                    )
+                    self.problems.append(pricing.name_site.problem(message))
 
     def resolve_bindings(self) -> dict[str, tuple[str, ...]]:
         """Consumer names bound by each valid rule: names plus selector matches."""

@@ -13,18 +13,30 @@ import importlib.resources
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from functools import cache
 from typing import NamedTuple, TypeVar
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from extproc.errors import RuleProblem
-from extproc.rules.model import ApiKey, FailurePolicy, LimitType, QuotaRule
+from extproc.rules.model import (
+    ApiKey,
+    Counts,
+    FailurePolicy,
+    LimitType,
+    Price,
+    QuotaRule,
+    UnknownPrice,
+)
 from extproc.windows import Cycle
 
 API_VERSION = "extproc/v1"
 CONSUMER = "Consumer"
 QUOTA_RULE = "QuotaRule"
+PRICING = "Pricing"
+KINDS = (CONSUMER, QUOTA_RULE, PRICING)
 
 # Defaults of optional QuotaRule fields; docs/rules.md lists the same table.
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -47,6 +59,12 @@ KEY_HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 MAX_QUOTA = 2**53 - 1
 # Plain decimal only: YAML 1.1 would read 017 as octal 15 and 1:30 as 90.
 DECIMAL_PATTERN = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+# Amounts of money and prices: plain decimals, read as text so no float rounds them.
+AMOUNT_PATTERN = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Cost quotas are stored in micro-units: six decimal places at most.
+MICRO_DIGITS = 6
 
 _TAG = "tag:yaml.org,2002:"
 _TYPE_NAMES = {
@@ -100,9 +118,18 @@ class RuleManifest:
     rule: QuotaRule
     binding: Binding
     name_site: Site
+    default_price_site: Site | None = None  # where a defaultPrice is named
 
 
-Manifest = ConsumerManifest | RuleManifest
+@dataclass(frozen=True, slots=True)
+class PricingManifest:
+    """A valid Pricing document."""
+
+    price: Price
+    name_site: Site
+
+
+Manifest = ConsumerManifest | RuleManifest | PricingManifest
 
 
 @cache
@@ -275,6 +302,75 @@ class Document:
             return None
         return value
 
+    def amount(self, node: Node, path: str) -> Decimal | None:
+        """A non-negative decimal number, kept exact (`2.50` stays 2.50)."""
+        scalar = isinstance(node, ScalarNode) and node.tag in (
+            f"{_TAG}int",
+            f"{_TAG}float",
+            f"{_TAG}str",
+        )
+        if not scalar or not AMOUNT_PATTERN.fullmatch(str(node.value)):
+            got = describe(node)
+            self.fail(node, path, f"expected a decimal amount like 2.50, got {got}")
+            return None
+        return Decimal(str(node.value))
+
+    def money_quota(self, node: Node, path: str) -> int | None:
+        """A cost quota: a positive amount of the currency, in micro-units."""
+        amount = self.amount(node, path)
+        if amount is None:
+            return None
+        if amount <= 0:
+            self.fail(node, path, f"quota must be positive, got {node.value}")
+            return None
+        micros = amount.scaleb(MICRO_DIGITS)
+        if micros != micros.to_integral_value():
+            message = f"write at most {MICRO_DIGITS} decimal places, got {node.value}"
+            self.fail(node, path, message)
+            return None
+        if micros > MAX_QUOTA:
+            self.fail(node, path, "quota above the supported maximum")
+            return None
+        return int(micros)
+
+    def currency(self, node: Node, path: str) -> str | None:
+        value = self.string(node, path)
+        if value is None or CURRENCY_PATTERN.fullmatch(value):
+            return value
+        message = f"expected a three-letter currency code like USD, got '{value}'"
+        self.fail(node, path, message)
+        return None
+
+    def day(self, node: Node, path: str) -> date | None:
+        """A calendar date written as YYYY-MM-DD (quoted or not)."""
+        text = str(node.value) if isinstance(node, ScalarNode) else ""
+        if node.tag in (f"{_TAG}str", f"{_TAG}timestamp") and DATE_PATTERN.fullmatch(
+            text
+        ):
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                pass
+        self.fail(node, path, f"expected a date as YYYY-MM-DD, got {describe(node)}")
+        return None
+
+    def thresholds(self, node: Node, path: str) -> tuple[int, ...] | None:
+        """Distinct percentages from 1 to 100, returned in ascending order."""
+        items = self.items(node, path)
+        if items is None:
+            return None
+        found: set[int] = set()
+        for item, item_path in items:
+            value = self.integer(item, item_path)
+            if value is None:
+                return None
+            if not 1 <= value <= 100 or value in found:
+                message = f"thresholds are distinct percentages 1 to 100, got {value}"
+                self.fail(item, item_path, message)
+                return None
+            found.add(value)
+        return tuple(sorted(found))
+
     def time_zone(self, node: Node, path: str) -> str | None:
         value = self.string(node, path)
         if value is None or value in known_time_zones():
@@ -365,11 +461,11 @@ def parse_document(doc: Document, root: Node) -> Manifest | None:
     if version is not None and version != API_VERSION:
         message = f"unsupported apiVersion '{version}' (expected {API_VERSION})"
         doc.fail(top.nodes["apiVersion"], "apiVersion", message)
-    kind = top.read("kind", doc.choice((CONSUMER, QUOTA_RULE)))
+    kind = top.read("kind", doc.choice(KINDS))
     doc.kind = kind
     if kind is None or "metadata" not in top or "spec" not in top:
         return None
-    parse = parse_consumer if kind == CONSUMER else parse_rule
+    parse = _PARSERS[kind]
     before = len(doc.problems)
     manifest = parse(doc, top.nodes["metadata"], top.nodes["spec"])
     return manifest if len(doc.problems) == before else None
@@ -429,8 +525,27 @@ def parse_key(doc: Document, node: Node, path: str) -> tuple[ApiKey, Site] | Non
 LIMIT_TYPES = tuple(limit.value for limit in LimitType)
 CYCLES = tuple(cycle.value for cycle in Cycle)
 FAILURE_POLICIES = tuple(policy.value for policy in FailurePolicy)
+COUNTS = tuple(counts.value for counts in Counts)
+UNKNOWN_PRICES = tuple(policy.value for policy in UnknownPrice)
 RULE_REQUIRED = ("limitType", "quota", "cycle", "consumers")
-RULE_OPTIONAL = ("timeZone", "weekStart", "models", "failurePolicy")
+RULE_OPTIONAL = (
+    "timeZone",
+    "weekStart",
+    "models",
+    "failurePolicy",
+    "counts",
+    "currency",
+    "unknownPrice",
+    "defaultPrice",
+    "thresholds",
+)
+# Fields that only some limit types take, and the types that take them.
+_ONLY_FOR = {
+    "counts": (LimitType.TOKEN,),
+    "currency": (LimitType.COST,),
+    "unknownPrice": (LimitType.COST,),
+    "defaultPrice": (LimitType.COST,),
+}
 
 
 def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
@@ -443,13 +558,17 @@ def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
     doc.binding = fields.read("consumers", doc.binding_of)
     if name is None or rule is None or doc.binding is None:
         return None
-    return RuleManifest(rule=rule, binding=doc.binding, name_site=metadata.site("name"))
+    default_site = fields.site("defaultPrice") if "defaultPrice" in fields else None
+    return RuleManifest(rule, doc.binding, metadata.site("name"), default_site)
 
 
 def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
     """The QuotaRule that `spec` describes; every field is read, to report all."""
-    limit = spec.read("limitType", doc.choice(LIMIT_TYPES))
-    quota = spec.read("quota", doc.quota)
+    limit_text = spec.read("limitType", doc.choice(LIMIT_TYPES))
+    limit = LimitType(limit_text) if limit_text is not None else None
+    quota = spec.read(
+        "quota", doc.money_quota if limit is LimitType.COST else doc.quota
+    )
     cycle = spec.read("cycle", doc.choice(CYCLES))
     zone = spec.get("timeZone", doc.time_zone, DEFAULT_TIME_ZONE)
     week = spec.get("weekStart", doc.choice(WEEKDAYS), DEFAULT_WEEK_START)
@@ -457,17 +576,119 @@ def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
     policy = spec.get(
         "failurePolicy", doc.choice(FAILURE_POLICIES), DEFAULT_FAILURE_POLICY.value
     )
+    thresholds = spec.get("thresholds", doc.thresholds, tuple[int, ...]())
+    measure = limit_fields(doc, spec, limit)
     if limit is None or quota is None or cycle is None or zone is None:
         return None
     if week is None or models is None or policy is None:
         return None
+    if thresholds is None or measure is None:
+        return None
     return QuotaRule(
         name=name,
-        limit_type=LimitType(limit),
+        limit_type=limit,
         quota=quota,
         cycle=Cycle(cycle),
         zone=zone,
         week_start=WEEKDAYS.index(week),
         models=tuple(models),
         failure_policy=FailurePolicy(policy),
+        thresholds=thresholds,
+        counts=measure[0],
+        currency=measure[1],
+        unknown_price=measure[2],
+        default_price=measure[3],
     )
+
+
+def limit_fields(
+    doc: Document, spec: Fields, limit: LimitType | None
+) -> tuple[Counts, str, UnknownPrice, str] | None:
+    """How a rule of type `limit` measures a call: counts, currency, unknown
+    price policy and default price."""
+    wrong = [key for key, types in _ONLY_FOR.items() if key in spec]
+    wrong = [key for key in wrong if limit is not None and limit not in _ONLY_FOR[key]]
+    for key in wrong:
+        allowed = " and ".join(str(t) for t in _ONLY_FOR[key])
+        message = f"{key} applies to limitType {allowed} only"
+        doc.problems.append(spec.site(key).problem(message))
+    counts = spec.get("counts", doc.choice(COUNTS), Counts.TOTAL.value)
+    currency = spec.get("currency", doc.currency, "")
+    unknown = spec.get(
+        "unknownPrice", doc.choice(UNKNOWN_PRICES), UnknownPrice.REFUSE.value
+    )
+    default = spec.get("defaultPrice", doc.string, "")
+    if wrong or counts is None or currency is None or unknown is None:
+        return None
+    if default is None or not _cost_fields_agree(doc, spec, limit, unknown):
+        return None
+    return Counts(counts), currency, UnknownPrice(unknown), default
+
+
+def _cost_fields_agree(
+    doc: Document, spec: Fields, limit: LimitType | None, unknown: str
+) -> bool:
+    """A cost rule names its currency; defaultPrice goes with unknownPrice
+    default, and only with it."""
+    if limit is not LimitType.COST:
+        return True
+    if "currency" not in spec:
+        doc.fail(spec.node, join(spec.path, "currency"), "a cost rule needs a currency")
+        return False
+    wants_default = unknown == UnknownPrice.DEFAULT.value
+    if wants_default and "defaultPrice" not in spec:
+        message = "unknownPrice default needs a defaultPrice (a Pricing name)"
+        doc.fail(spec.node, join(spec.path, "defaultPrice"), message)
+        return False
+    if not wants_default and "defaultPrice" in spec:
+        message = "defaultPrice is used only with unknownPrice: default"
+        doc.problems.append(spec.site("defaultPrice").problem(message))
+        return False
+    return True
+
+
+PRICING_REQUIRED = ("currency", "perMillionTokens")
+PRICING_OPTIONAL = ("models", "effectiveFrom")
+PRICES_REQUIRED = ("input", "output")
+PRICES_OPTIONAL = ("cachedInput", "cacheWrite", "reasoning")
+
+
+def parse_pricing(doc: Document, meta: Node, spec: Node) -> Manifest | None:
+    metadata = doc.mapping(meta, "metadata", ("name",), ())
+    fields = doc.mapping(spec, "spec", PRICING_REQUIRED, PRICING_OPTIONAL)
+    if metadata is None or fields is None:
+        return None
+    name = metadata.read("name", doc.read_name)
+    currency = fields.read("currency", doc.currency)
+    models = fields.get("models", doc.patterns, list[str]())
+    since = fields.get("effectiveFrom", doc.day, None)
+    prices = fields.read("perMillionTokens", lambda n, p: price_fields(doc, n, p))
+    if name is None or currency is None or models is None or prices is None:
+        return None
+    if "effectiveFrom" in fields and since is None:
+        return None
+    price = Price(name, currency, *prices, tuple(models), since)
+    return PricingManifest(price, metadata.site("name"))
+
+
+def price_fields(
+    doc: Document, node: Node, path: str
+) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None:
+    """Input, output, cached-input, cache-write and reasoning prices; the last
+    three default to the input, input and output price."""
+    fields = doc.mapping(node, path, PRICES_REQUIRED, PRICES_OPTIONAL)
+    if fields is None:
+        return None
+    read = {key: fields.read(key, doc.amount) for key in PRICES_REQUIRED}
+    if read["input"] is None or read["output"] is None:
+        return None
+    given, output = read["input"], read["output"]
+    cached = fields.get("cachedInput", doc.amount, given)
+    written = fields.get("cacheWrite", doc.amount, given)
+    reasoning = fields.get("reasoning", doc.amount, output)
+    if cached is None or written is None or reasoning is None:
+        return None
+    return given, output, cached, written, reasoning
+
+
+_PARSERS = {CONSUMER: parse_consumer, QUOTA_RULE: parse_rule, PRICING: parse_pricing}
