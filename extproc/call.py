@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from extproc.apis import ApiShape, LlmRequest, Usage, UsageExtractor
+from extproc.cost import cost_micros, micros_text
 from extproc.events import Decision, UsageEvent
-from extproc.rules.model import Consumer, FailurePolicy, QuotaRule, RuleSet
+from extproc.metering import Meter
+from extproc.rules.model import (
+    Consumer,
+    FailurePolicy,
+    LimitType,
+    Price,
+    QuotaRule,
+    RuleSet,
+)
 from extproc.store.quota_store import Admission, Charge, CounterState
 from extproc.windows import window_at
 
@@ -31,6 +40,8 @@ class Call:
     shape: ApiShape | None = None
     request: LlmRequest | None = None
     charges: tuple[Charge, ...] = ()
+    meters: tuple[Meter, ...] = ()  # one per charge, in the same order
+    price: Price | None = None  # what the call's cost is reported in
     admission: Admission | None = None
     admitted_at: datetime | None = None  # the instant that chose the windows
     decision: Decision = Decision.UNMETERED
@@ -47,13 +58,32 @@ class Call:
 
 
 def plan_charges(
-    rules: tuple[QuotaRule, ...], amount: int, now: datetime
+    meters: Iterable[Meter], request: LlmRequest, now: datetime
 ) -> tuple[Charge, ...]:
-    """The estimate put on the current window of every rule."""
+    """Each rule's estimate, in its unit, put on the rule's current window."""
     return tuple(
-        Charge(rule, window_at(now, rule.cycle, rule.zone, rule.week_start), amount)
-        for rule in rules
+        Charge(
+            meter.rule,
+            window_at(now, meter.rule.cycle, meter.rule.zone, meter.rule.week_start),
+            meter.estimate(request),
+        )
+        for meter in meters
     )
+
+
+def settled_charges(call: Call, usage: Usage) -> tuple[Charge, ...]:
+    """Each rule's actual charge, in its unit, replacing the estimate."""
+    return tuple(
+        Charge(charge.rule, charge.window, meter.actual(usage, call.status))
+        for charge, meter in zip(call.charges, call.meters, strict=True)
+    )
+
+
+def call_cost(call: Call, usage: Usage) -> int | None:
+    """The call's cost in micro-units of `call.price`; None when unpriced."""
+    if call.price is None:
+        return None
+    return cost_micros(usage, call.price)
 
 
 def all_fail_open(rules: tuple[QuotaRule, ...]) -> bool:
@@ -78,14 +108,38 @@ def final_usage(call: Call) -> Usage:
     )
 
 
-def quota_headers(counter: CounterState, now: datetime) -> Mapping[str, str]:
-    """OpenAI-style rate-limit headers for the tightest quota of a call."""
-    reset = counter.window.seconds_until_end(now)
-    return {
-        "x-ratelimit-limit-tokens": str(counter.limit),
-        "x-ratelimit-remaining-tokens": str(counter.remaining),
-        "x-ratelimit-reset-tokens": duration_text(reset),
-    }
+# Header suffix of each limit type: OpenAI's own for tokens and requests.
+_HEADER_UNITS = {
+    LimitType.TOKEN: "tokens",
+    LimitType.REQUESTS: "requests",
+    LimitType.COST: "cost",
+}
+
+
+def quota_headers(counters: Iterable[CounterState], now: datetime) -> Mapping[str, str]:
+    """OpenAI-style rate-limit headers: per unit, the quota with least left.
+
+    Cost is written as a decimal amount of the rule's currency.
+    """
+    tightest: dict[LimitType, CounterState] = {}
+    for counter in counters:
+        kind = counter.rule.limit_type
+        if kind not in tightest or counter.remaining < tightest[kind].remaining:
+            tightest[kind] = counter
+    headers: dict[str, str] = {}
+    for kind, counter in tightest.items():
+        unit = _HEADER_UNITS[kind]
+        headers[f"x-ratelimit-limit-{unit}"] = amount_text(kind, counter.limit)
+        remaining = amount_text(kind, counter.remaining)
+        headers[f"x-ratelimit-remaining-{unit}"] = remaining
+        reset = duration_text(counter.window.seconds_until_end(now))
+        headers[f"x-ratelimit-reset-{unit}"] = reset
+    return headers
+
+
+def amount_text(kind: LimitType, amount: int) -> str:
+    """A counter amount as clients read it: micro-units become a decimal."""
+    return micros_text(amount) if kind is LimitType.COST else str(amount)
 
 
 def duration_text(seconds: int) -> str:
@@ -115,6 +169,8 @@ def usage_event(call: Call, usage: Usage, time_text: str) -> UsageEvent:
         estimate_tokens=request.estimated_tokens if request else 0,
         usage=usage,
         charged_tokens=usage.total_tokens if call.reserved else 0,
+        cost_micros=call_cost(call, usage),
+        currency=call.price.currency if call.price else "",
         latency_ms=(time.monotonic() - call.started) * 1000,
         rules_revision=call.rules.revision,
         reason=call.reason,

@@ -34,11 +34,13 @@ class UsageEvent:
     estimate_tokens: int = 0  # what admission reserved
     usage: Usage = field(default_factory=Usage)
     charged_tokens: int = 0
+    cost_micros: int | None = None  # None: no price known for the model
+    currency: str = ""
     latency_ms: float = 0.0
     rules_revision: str = ""
     reason: str = ""  # why the call was refused or cut, in words
 
-    def fields(self) -> dict[str, str | int | float | bool]:
+    def fields(self) -> dict[str, str | int | float | bool | None]:
         """Flat fields for a log line."""
         flat = asdict(self)
         usage = flat.pop("usage")
@@ -53,7 +55,9 @@ class UsageEvent:
         return {name: _text(value) for name, value in self.fields().items()}
 
 
-def _text(value: str | int | float | bool) -> str:
+def _text(value: str | int | float | bool | None) -> str:
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -11,7 +11,6 @@ runs from a `finally`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,26 +19,28 @@ import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from extproc import replies
+from extproc import metering, replies
 from extproc.aggregates import UsageAggregates
 from extproc.apis import shape_for_body, shape_for_path
 from extproc.apis.usage import Usage
 from extproc.call import (
     Call,
     all_fail_open,
+    amount_text,
     final_usage,
     plan_charges,
     quota_headers,
+    settled_charges,
     usage_event,
 )
 from extproc.clock import Clock, system_clock
 from extproc.errors import BadRequest, StoreUnavailable
 from extproc.events import Decision
 from extproc.identity import CONSUMER_HEADER, STRIPPED_HEADERS, identify
-from extproc.rules.model import QuotaRule
+from extproc.rules.model import LimitType, QuotaRule
 from extproc.rules.source import RuleSource
 from extproc.settlement import Settler
-from extproc.store.quota_store import Admission, CounterState, QuotaStore
+from extproc.store.quota_store import Admission, Charge, CounterState, QuotaStore
 
 log = structlog.get_logger("extproc.processor")
 
@@ -170,7 +171,14 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         if not rules:
             return None  # no quota applies to this model: unmetered
         now = self._clock()
-        charges = plan_charges(rules, call.request.estimated_tokens, now)
+        plan = metering.plan(rules, call.request.model, call.rules.pricing, now)
+        self._warn_unpriced(call, plan)
+        if plan.refused_by is not None:
+            return self._refuse_unpriced(call, plan.refused_by)
+        call.meters, call.price = plan.meters, plan.price()
+        if call.price is None:
+            call.price = call.rules.pricing.find(call.request.model, now)
+        charges = plan_charges(plan.meters, call.request, now)
         try:
             admission = await self._store.reserve(
                 call.consumer.name, call.request_id, charges, now
@@ -183,7 +191,29 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             call.decision = Decision.ADMITTED
             return None
         call.charges = ()
-        return self._refuse_quota(call, admission)
+        return self._refuse_quota(call, admission, charges)
+
+    def _warn_unpriced(self, call: Call, plan: metering.Plan) -> None:
+        """Say every time a cost rule met a model it has no price for."""
+        for unpriced in plan.unpriced:
+            log.warning(
+                "price_unknown",
+                id=call.request_id,
+                rule=unpriced.rule.name,
+                model=unpriced.model,
+                policy=str(unpriced.rule.unknown_price),
+            )
+
+    def _refuse_unpriced(self, call: Call, rule: QuotaRule) -> pb.ProcessingResponse:
+        assert call.request is not None
+        message = (
+            f"No {rule.currency} price is configured for model "
+            f"'{call.request.model}', and cost quota '{rule.name}' refuses "
+            "unpriced models."
+        )
+        return self._refuse_now(
+            call, Decision.REFUSED, 403, message, "model_not_priced", "model"
+        )
 
     def _store_unavailable(
         self, call: Call, rules: tuple[QuotaRule, ...], reason: str
@@ -202,17 +232,20 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             headers={"retry-after": "1"},
         )
 
-    def _refuse_quota(self, call: Call, admission: Admission) -> pb.ProcessingResponse:
+    def _refuse_quota(
+        self, call: Call, admission: Admission, charges: tuple[Charge, ...]
+    ) -> pb.ProcessingResponse:
         counter = admission.refused_by
         assert counter is not None and call.request is not None
         now = self._clock()
         reset = counter.window.seconds_until_end(now)
-        message = _quota_message(counter, call.request.estimated_tokens)
+        needed = next(c.amount for c in charges if c.rule is counter.rule)
+        message = _quota_message(counter, needed)
         headers = {
             "retry-after": str(reset),
             # Waiting out a day is no job for an SDK's automatic retries.
             "x-should-retry": "true" if reset <= 60 else "false",
-            **quota_headers(counter, now),
+            **quota_headers((counter,), now),
         }
         return self._refuse_now(
             call, Decision.REFUSED, 429, message, "quota_exceeded", headers=headers
@@ -233,11 +266,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             content_type,
             content_encoding=headers.get("content-encoding", ""),
         )
-        tightest = call.admission.tightest()
-        if tightest is None:
+        if not call.admission.counters:
             return replies.continue_response_headers()
-        mutation = replies.header_mutation(quota_headers(tightest, self._clock()))
-        return replies.continue_response_headers(mutation)
+        quota = quota_headers(call.admission.counters, self._clock())
+        return replies.continue_response_headers(replies.header_mutation(quota))
 
     def _on_response_body(
         self, call: Call, message: pb.HttpBody
@@ -283,7 +315,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             call.reason = "stream_ended_early"
         usage = final_usage(call)
         event = usage_event(call, usage, now_text)
-        charged = tuple(replace(c, amount=usage.total_tokens) for c in call.charges)
+        charged = settled_charges(call, usage)
         assert call.consumer is not None
         totals = self._aggregates.for_call(call, usage, now)
         self._settler.settle(
@@ -291,20 +323,40 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         )
 
 
+_QUOTA_WORDS = {
+    LimitType.TOKEN: "Token",
+    LimitType.COST: "Cost",
+    LimitType.REQUESTS: "Request",
+}
+
+
+_UNIT_WORDS = {LimitType.TOKEN: "tokens", LimitType.REQUESTS: "requests"}
+
+
 def _quota_message(counter: CounterState, estimate: int) -> str:
     rule = counter.rule
     resets = counter.window.end.astimezone(ZoneInfo(rule.zone)).isoformat()
+    needed, limit = _amount(rule, estimate), _amount(rule, counter.limit)
     if estimate > counter.limit:
         return (
-            f"This call's estimate of {estimate} tokens exceeds the whole "
-            f"{rule.cycle} quota '{rule.name}' of {counter.limit} tokens; lower "
-            "max_tokens or shorten the prompt."
+            f"This call's estimate of {needed} exceeds the whole {rule.cycle} "
+            f"quota '{rule.name}' of {limit}; lower max_tokens or shorten the "
+            "prompt."
         )
     return (
-        f"Token quota '{rule.name}' is spent for this {rule.cycle} "
-        f"({rule.zone}): {counter.remaining} of {counter.limit} tokens remain and "
-        f"this call needs an estimated {estimate}. It resets at {resets}."
+        f"{_QUOTA_WORDS[rule.limit_type]} quota '{rule.name}' is spent for this "
+        f"{rule.cycle} ({rule.zone}): {_amount(rule, counter.remaining)} of "
+        f"{limit} remain and this call needs an estimated {needed}. It resets "
+        f"at {resets}."
     )
+
+
+def _amount(rule: QuotaRule, amount: int) -> str:
+    """An amount in the rule's unit, for people: `12 tokens`, `0.5 USD`."""
+    text = amount_text(rule.limit_type, amount)
+    if rule.limit_type is LimitType.COST:
+        return f"{text} {rule.currency}"
+    return f"{text} {_UNIT_WORDS[rule.limit_type]}"
 
 
 def _status(text: str) -> int:
