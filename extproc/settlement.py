@@ -81,7 +81,7 @@ class Settler:
         backoff = _FIRST_BACKOFF_S
         while True:
             try:
-                first_time = await self._store.settle(
+                settlement = await self._store.settle(
                     consumer,
                     request_id,
                     charges,
@@ -96,7 +96,7 @@ class Settler:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
                 continue
-            if first_time:
+            if settlement.charged:
                 log.info("call", **event.fields())
             else:
                 log.warning("settlement_repeated", id=event.id)

@@ -77,6 +77,26 @@ class Increment:
 
 
 @dataclass(frozen=True, slots=True)
+class Crossing:
+    """A threshold of a rule that this settlement was the first to reach."""
+
+    rule: QuotaRule
+    window: Window
+    percent: int
+    used: int  # in the rule's unit, after the charge
+    limit: int  # quota plus top-ups of the window
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The answer to a settlement: charged now (False: settled before), and the
+    thresholds it crossed first, across every replica."""
+
+    charged: bool
+    crossings: tuple[Crossing, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoreTimings:
     """Lifetimes of the store's keys, in seconds."""
 
@@ -130,8 +150,8 @@ class QuotaStore:
         increments: Sequence[Increment] = (),
         event: Mapping[str, str] | None = None,
         events_max_len: int = 100_000,
-    ) -> bool:
-        """Charge the actual amounts and drop the holds; False if settled before.
+    ) -> Settlement:
+        """Charge the actual amounts and drop the holds, exactly once per request.
 
         A usage event, when given, is appended to the events stream in the same
         round trip (a pipeline), outside the script: the stream is shared by all
@@ -146,10 +166,13 @@ class QuotaStore:
         for increment in increments:
             keys.append(increment.key)
             args += [len(keys), increment.field, increment.delta, increment.expire_at]
+        args += _threshold_args(charges)
 
         if event is None:
-            return bool(await self._run(SETTLE.run(self.redis, keys, args)))
-        return await self._settle_with_event(keys, args, event, events_max_len)
+            reply = await self._run(SETTLE.run(self.redis, keys, args))
+        else:
+            reply = await self._settle_with_event(keys, args, event, events_max_len)
+        return _settlement(reply, charges)
 
     async def append_event(
         self,
@@ -174,7 +197,7 @@ class QuotaStore:
         args: list[Arg],
         event: Mapping[str, str],
         max_len: int,
-    ) -> bool:
+    ) -> Any:
         async def pipeline() -> list[Any]:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.evalsha(SETTLE.sha, len(keys), *keys, *args)
@@ -189,7 +212,7 @@ class QuotaStore:
         for result in results:
             if isinstance(result, Exception):
                 raise StoreUnavailable(f"settlement failed: {result}") from result
-        return bool(results[0])
+        return results[0]
 
     def _window_keys(self, consumer: str, charge: Charge) -> list[str]:
         window_id = charge.window.id
@@ -212,6 +235,26 @@ class QuotaStore:
             raise StoreUnavailable(f"redis: {exc}") from exc
         except OSError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
+
+
+def _threshold_args(charges: Sequence[Charge]) -> list[Arg]:
+    """The SETTLE script's threshold checks: count, then per check the rule's
+    index (1-based), the percent and the rule's quota."""
+    checks: list[Arg] = []
+    for index, charge in enumerate(charges, start=1):
+        for percent in charge.rule.thresholds:
+            checks += [index, percent, charge.rule.quota]
+    return [len(checks) // 3, *checks]
+
+
+def _settlement(reply: Sequence[Any], charges: Sequence[Charge]) -> Settlement:
+    """Reads the SETTLE script's reply: {charged, then 4 values per crossing}."""
+    crossings = []
+    for at in range(1, len(reply), 4):
+        index, percent, used, limit = (int(value) for value in reply[at : at + 4])
+        charge = charges[index - 1]
+        crossings.append(Crossing(charge.rule, charge.window, percent, used, limit))
+    return Settlement(bool(int(reply[0])), tuple(crossings))
 
 
 def _is_transient(exc: ResponseError) -> bool:

@@ -90,7 +90,7 @@ async def test_settle_replaces_the_hold_with_the_actual(store: QuotaStore) -> No
     """Settlement drops the hold and charges what the provider reported."""
     await store.reserve("alice", "r1", [charge(amount=300)], NOW)
 
-    charged = await store.settle("alice", "r1", [charge(amount=123)])
+    charged = (await store.settle("alice", "r1", [charge(amount=123)])).charged
 
     assert charged
     assert {"reserved": "0", "used": "123"} == await counter(store)
@@ -101,7 +101,7 @@ async def test_settlement_happens_exactly_once(store: QuotaStore) -> None:
     await store.reserve("alice", "r1", [charge(amount=300)], NOW)
     await store.settle("alice", "r1", [charge(amount=123)])
 
-    again = await store.settle("alice", "r1", [charge(amount=123)])
+    again = (await store.settle("alice", "r1", [charge(amount=123)])).charged
 
     assert not again
     assert {"reserved": "0", "used": "123"} == await counter(store)
@@ -115,7 +115,7 @@ async def test_concurrent_duplicate_settlements_charge_once(store: QuotaStore) -
         *(store.settle("alice", "r1", [charge(amount=50)]) for _ in range(10))
     )
 
-    assert 1 == sum(results)
+    assert 1 == sum(result.charged for result in results)
     assert (await counter(store))["used"] == "50"
 
 
@@ -200,9 +200,9 @@ async def test_flushed_script_cache_is_recovered(store: QuotaStore) -> None:
     admission = await store.reserve("alice", "r1", [charge(amount=10)], NOW)
     await store.redis.script_flush()
 
-    charged = await store.settle("alice", "r1", [charge(amount=7)], event={"id": "1"})
+    settled = await store.settle("alice", "r1", [charge(amount=7)], event={"id": "1"})
 
-    assert admission.admitted and charged
+    assert admission.admitted and settled.charged
     assert (await counter(store))["used"] == "7"
 
 
