@@ -16,7 +16,7 @@ from datetime import datetime
 
 from extproc.apis import ApiShape, LlmRequest, Usage, UsageExtractor
 from extproc.cost import cost_micros, micros_text
-from extproc.events import Decision, UsageEvent
+from extproc.events import Decision, RuleWindow, UsageEvent
 from extproc.metering import Meter
 from extproc.rules.model import (
     Consumer,
@@ -153,8 +153,11 @@ def duration_text(seconds: int) -> str:
     return f"{secs}s"
 
 
-def usage_event(call: Call, usage: Usage, time_text: str) -> UsageEvent:
-    """The call's usage event, built once it is decided or finished."""
+def usage_event(
+    call: Call, usage: Usage, time_text: str, charged: tuple[Charge, ...] = ()
+) -> UsageEvent:
+    """The call's usage event, built once it is decided or finished; `charged`
+    are the amounts its settlement puts on each rule."""
     request = call.request
     return UsageEvent(
         id=call.request_id,
@@ -165,7 +168,10 @@ def usage_event(call: Call, usage: Usage, time_text: str) -> UsageEvent:
         model=request.model if request else "",
         stream=request.stream if request else False,
         status=call.status,
-        windows=tuple(f"{c.rule.name}/{c.window.id}" for c in call.charges),
+        windows=tuple(
+            RuleWindow(c.rule.name, c.window.id, str(c.rule.limit_type), c.amount)
+            for c in charged
+        ),
         estimate_tokens=request.estimated_tokens if request else 0,
         usage=usage,
         charged_tokens=usage.total_tokens if call.reserved else 0,

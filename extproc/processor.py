@@ -35,7 +35,7 @@ from extproc.call import (
 )
 from extproc.clock import Clock, system_clock
 from extproc.errors import BadRequest, StoreUnavailable
-from extproc.events import Decision
+from extproc.events import Decision, price_unknown_entry
 from extproc.identity import CONSUMER_HEADER, STRIPPED_HEADERS, identify
 from extproc.rules.model import LimitType, QuotaRule
 from extproc.rules.source import RuleSource
@@ -194,7 +194,13 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         return self._refuse_quota(call, admission, charges)
 
     def _warn_unpriced(self, call: Call, plan: metering.Plan) -> None:
-        """Say every time a cost rule met a model it has no price for."""
+        """Say every time a cost rule met a model it has no price for: in the
+        log and as a warning event on the stream."""
+        if not plan.unpriced:
+            return
+        assert call.consumer is not None
+        now_text = self._clock().isoformat()
+        entries = []
         for unpriced in plan.unpriced:
             log.warning(
                 "price_unknown",
@@ -203,6 +209,12 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
                 model=unpriced.model,
                 policy=str(unpriced.rule.unknown_price),
             )
+            entries.append(
+                price_unknown_entry(
+                    call.consumer.name, call.request_id, unpriced, now_text
+                )
+            )
+        self._settler.publish(entries)
 
     def _refuse_unpriced(self, call: Call, rule: QuotaRule) -> pb.ProcessingResponse:
         assert call.request is not None
@@ -314,8 +326,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         if not call.response_complete and not call.reason:
             call.reason = "stream_ended_early"
         usage = final_usage(call)
-        event = usage_event(call, usage, now_text)
         charged = settled_charges(call, usage)
+        event = usage_event(call, usage, now_text, charged)
         assert call.consumer is not None
         totals = self._aggregates.for_call(call, usage, now)
         self._settler.settle(

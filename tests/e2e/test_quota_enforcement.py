@@ -33,8 +33,10 @@ def _shanghai():
     return ZoneInfo("Asia/Shanghai")
 
 
-def events(stack: Stack) -> list[dict[str, str]]:
-    return [fields for _, fields in stack.redis().xrange("llmq:events")]
+def events(stack: Stack) -> list[dict]:
+    """The usage events' data, oldest first, read from their CloudEvent JSON."""
+    entries = stack.redis().xrange("llmq:events")
+    return [json.loads(fields["event"])["data"] for _, fields in entries]
 
 
 @pytest.fixture
@@ -217,7 +219,7 @@ def test_failed_upstream_call_releases_its_hold(
     fresh_stack.settled()
 
     assert {"reserved": "0"} == daily_counter(fresh_stack, "alice", "daily")
-    assert "500" == events(fresh_stack)[-1]["status"]
+    assert 500 == events(fresh_stack)[-1]["status"]
 
 
 def test_stream_cut_short_is_charged_an_estimate(
@@ -241,8 +243,8 @@ def test_stream_cut_short_is_charged_an_estimate(
     prompt_estimate = _estimate(max_tokens=1) - 1
     event = events(fresh_stack)[-1]
     assert 6 == len(received)
-    assert "true" == event["estimated"]
-    assert str(prompt_estimate + 6) == event["charged_tokens"]
+    assert event["estimated"] is True
+    assert prompt_estimate + 6 == event["charged_tokens"]
     assert {"used": str(prompt_estimate + 6), "reserved": "0"} == daily_counter(
         fresh_stack, "alice", "daily"
     )
@@ -292,19 +294,25 @@ def test_usage_event_records_estimate_and_actual(
     [event] = events(fresh_stack)
     window = fresh_stack.clock().astimezone(_shanghai()).strftime("%Y%m%d")
     assert {
-        "consumer": "alice",
         "decision": "admitted",
         "model": "gpt-4o-mini",
-        "status": "200",
-        "windows": f"daily/{window}",
-        "estimate_tokens": str(_estimate(max_tokens=50)),
-        "input_tokens": "7",
-        "output_tokens": "5",
-        "total_tokens": "12",
-        "estimated": "false",
+        "status": 200,
+        "windows": [
+            {"rule": "daily", "window": window, "limit_type": "token", "charged": 12}
+        ],
+        "estimate_tokens": _estimate(max_tokens=50),
+        "tokens": {
+            "input": 7,
+            "output": 5,
+            "total": 12,
+            "cached_input": 0,
+            "cache_write_input": 0,
+            "reasoning": 0,
+        },
+        "estimated": False,
     } == {name: event[name] for name in (
-        "consumer", "decision", "model", "status", "windows", "estimate_tokens",
-        "input_tokens", "output_tokens", "total_tokens", "estimated",
+        "decision", "model", "status", "windows", "estimate_tokens", "tokens",
+        "estimated",
     )}  # fmt: skip
 
 
