@@ -10,6 +10,7 @@ runs from a `finally`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,8 +36,9 @@ from extproc.call import (
 )
 from extproc.clock import Clock, system_clock
 from extproc.errors import BadRequest, StoreUnavailable
-from extproc.events import Decision, price_unknown_entry
+from extproc.events import Decision, UsageEvent, price_unknown_entry
 from extproc.identity import CONSUMER_HEADER, STRIPPED_HEADERS, identify
+from extproc.metrics import Metrics
 from extproc.rules.model import LimitType, QuotaRule
 from extproc.rules.source import RuleSource
 from extproc.settlement import Settler
@@ -68,8 +70,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         settler: Settler,
         default_output_tokens: int,
         clock: Clock = system_clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self._rules = rules
+        self._metrics = metrics or Metrics()
         self._store = store
         self._settler = settler
         self._default_output = default_output_tokens
@@ -84,7 +88,11 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         call = Call(rules=self._rules.current())
         try:
             async for message in request_iterator:
-                yield await self._answer(call, message)
+                started = time.perf_counter()
+                reply = await self._answer(call, message)
+                kind = message.WhichOneof("request")
+                self._metrics.message(kind, time.perf_counter() - started)
+                yield reply
         except Exception:
             # A bug must cost one request (Envoy answers it 500), not the server.
             log.exception("stream_failed", id=call.request_id)
@@ -189,6 +197,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         call.charges, call.admission, call.admitted_at = charges, admission, now
         if admission.admitted:
             call.decision = Decision.ADMITTED
+            self._metrics.reserve(call.request.estimated_tokens)
             return None
         call.charges = ()
         return self._refuse_quota(call, admission, charges)
@@ -294,6 +303,17 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             self._finish(call)
         return replies.continue_response_body(replacement)
 
+    def _count_usage(self, call: Call, event: UsageEvent) -> None:
+        """Metrics of a reserved call at its end: its hold goes, usage counts."""
+        assert call.request is not None and call.consumer is not None
+        self._metrics.release(call.request.estimated_tokens)
+        cost = None
+        if event.cost_micros is not None:
+            cost = (event.cost_micros, event.currency)
+        self._metrics.usage(
+            call.rules, call.consumer.name, event.model, event.usage, cost
+        )
+
     def _refuse_now(
         self,
         call: Call,
@@ -319,6 +339,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             return  # the stream ended before its headers were read
         now = self._clock()
         now_text = now.isoformat()
+        self._metrics.call(call.decision, call.status)
         if not call.reserved:
             totals = self._aggregates.for_call(call, Usage(), now)
             self._settler.record(usage_event(call, Usage(), now_text), totals)
@@ -328,6 +349,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         usage = final_usage(call)
         charged = settled_charges(call, usage)
         event = usage_event(call, usage, now_text, charged)
+        self._count_usage(call, event)
         assert call.consumer is not None
         totals = self._aggregates.for_call(call, usage, now)
         self._settler.settle(

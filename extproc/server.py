@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from extproc.admin.server import AdminServer
 from extproc.clock import Clock, system_clock
 from extproc.health import HealthService
+from extproc.metrics import Metrics
 from extproc.processor import ExternalProcessor
 from extproc.rules.source import RuleSource
 from extproc.settings import Settings
@@ -60,10 +61,12 @@ class Sidecar:
     settler: Settler = field(init=False)
     health: HealthService = field(init=False)
     admin: AdminServer = field(init=False)
+    metrics: Metrics = field(init=False)
     port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         settings = self.settings
+        self.metrics = Metrics()
         store = QuotaStore(
             self.redis,
             KeySpace(settings.key_prefix),
@@ -72,6 +75,7 @@ class Sidecar:
                 retention_s=settings.retention_days * 86_400,
                 usage_retention_s=settings.usage_retention_days * 86_400,
             ),
+            observe=self.metrics.redis,
         )
         self.settler = Settler(
             store, settings.settle_retry_seconds, settings.events_max_len
@@ -82,6 +86,7 @@ class Sidecar:
             self.settler,
             settings.default_output_tokens,
             self.clock,
+            self.metrics,
         )
         self.server = grpc.aio.server()
         pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)
@@ -97,6 +102,7 @@ class Sidecar:
         await self.server.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         await self.admin.start()
+        self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
         log.info(
             "serving",
             address=f"{self.settings.host}:{self.port}",
@@ -114,6 +120,7 @@ class Sidecar:
         if left:
             log.error("shutdown_settlements_left", count=left)
         await self.redis.aclose()
+        self.metrics.stop()
         log.info("stopped")
 
     async def _set_health(self, status: int) -> None:

@@ -25,6 +25,8 @@ class Settings:
     port: int = 50051  # EXTPROC_PORT
     admin_host: str = "127.0.0.1"  # EXTPROC_ADMIN_HOST: where the admin API listens
     admin_port: int = 50052  # EXTPROC_ADMIN_PORT
+    metrics_host: str = "127.0.0.1"  # EXTPROC_METRICS_HOST: Prometheus /metrics
+    metrics_port: int = 9464  # EXTPROC_METRICS_PORT
     # EXTPROC_ADMIN_TOKENS_FILE: `name:sha256-of-token` lines; the variable
     # EXTPROC_ADMIN_TOKEN adds one plain token, named "env".
     admin_tokens_file: Path | None = None
@@ -60,6 +62,7 @@ class Settings:
         positive = (
             "port",
             "admin_port",
+            "metrics_port",
             "default_output_tokens",
             "hold_seconds",
             "retention_days",

@@ -7,7 +7,8 @@ reported (settlement), exactly once. Redis failures become `StoreUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,6 +23,9 @@ from extproc.store.scripts import RESERVE, SETTLE, Arg
 from extproc.windows import Window
 
 T = TypeVar("T")
+
+# Told of every Redis round trip: operation, seconds, whether it succeeded.
+RedisObserver = Callable[[str, float, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +118,12 @@ class QuotaStore:
         redis: Redis,
         keys: KeySpace | None = None,
         timings: StoreTimings | None = None,
+        observe: RedisObserver | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys or KeySpace()
         self.timings = timings or StoreTimings()
+        self._observe = observe
 
     async def reserve(
         self,
@@ -134,7 +140,7 @@ class QuotaStore:
             keys += self._window_keys(consumer, charge)
             args += [charge.rule.quota, charge.amount, self._expiry(charge.window)]
 
-        reply = await self._run(RESERVE.run(self.redis, keys, args))
+        reply = await self._run(RESERVE.run(self.redis, keys, args), "reserve")
         counters = tuple(
             CounterState(c.rule, c.window, *map(int, reply[1 + 3 * i : 4 + 3 * i]))
             for i, c in enumerate(charges)
@@ -169,7 +175,7 @@ class QuotaStore:
         args += _threshold_args(charges)
 
         if event is None:
-            reply = await self._run(SETTLE.run(self.redis, keys, args))
+            reply = await self._run(SETTLE.run(self.redis, keys, args), "settle")
         else:
             reply = await self._settle_with_event(keys, args, event, events_max_len)
         return _settlement(reply, charges)
@@ -189,7 +195,7 @@ class QuotaStore:
             pipe.xadd(
                 self.keys.events(), _fields(event), maxlen=max_len, approximate=True
             )
-            await self._run(pipe.execute())
+            await self._run(pipe.execute(), "append")
 
     async def _settle_with_event(
         self,
@@ -206,9 +212,9 @@ class QuotaStore:
                 )
                 return list(await pipe.execute(raise_on_error=False))
 
-        results = await self._run(pipeline())
+        results = await self._run(pipeline(), "settle")
         if isinstance(results[0], NoScriptError):
-            results[0] = await self._run(SETTLE.run(self.redis, keys, args))
+            results[0] = await self._run(SETTLE.run(self.redis, keys, args), "settle")
         for result in results:
             if isinstance(result, Exception):
                 raise StoreUnavailable(f"settlement failed: {result}") from result
@@ -224,17 +230,23 @@ class QuotaStore:
     def _expiry(self, window: Window) -> int:
         return window.end_epoch + self.timings.retention_s
 
-    @staticmethod
-    async def _run(awaitable: Awaitable[T]) -> T:
-        """Await a Redis call, mapping every Redis failure to StoreUnavailable."""
+    async def _run(self, awaitable: Awaitable[T], operation: str = "admin") -> T:
+        """Await a Redis call, mapping every Redis failure to StoreUnavailable;
+        the observer, if any, is told its duration and outcome."""
+        started, ok = time.perf_counter(), False
         try:
-            return await awaitable
+            result = await awaitable
+            ok = True
+            return result
         except RedisError as exc:
             if isinstance(exc, ResponseError) and not _is_transient(exc):
                 raise
             raise StoreUnavailable(f"redis: {exc}") from exc
         except OSError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
+        finally:
+            if self._observe is not None:
+                self._observe(operation, time.perf_counter() - started, ok)
 
 
 def _threshold_args(charges: Sequence[Charge]) -> list[Arg]:

@@ -15,6 +15,7 @@ from extproc import logs
 from extproc.rules.source import RuleSource
 from extproc.server import Sidecar, connect_redis, run_until_signalled
 from extproc.settings import Settings
+from tests.harness.processes import free_port
 from tests.harness.rules import quota, rule_set
 
 
@@ -22,7 +23,10 @@ async def serve(
     port: int, redis_url: str, consumer: str, key: str, amount: int, grace: float
 ) -> None:
     settings = Settings.from_env(
-        port=port, redis_url=redis_url, shutdown_grace_seconds=grace
+        port=port,
+        metrics_port=free_port(),
+        redis_url=redis_url,
+        shutdown_grace_seconds=grace,
     )
     rules = RuleSource(rule_set({consumer: key}, {quota("daily", amount): (consumer,)}))
     await run_until_signalled(Sidecar(settings, rules, connect_redis(settings)))

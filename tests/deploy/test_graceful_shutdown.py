@@ -185,7 +185,11 @@ async def test_health_watch_does_not_hold_shutdown(redis_url: str) -> None:
     """A client watching health sees NOT_SERVING, its stream ends, and the stop
     takes well under the 5 s grace when no call is in flight."""
     settings = Settings.from_env(
-        {}, port=free_port(), redis_url=redis_url, shutdown_grace_seconds=5.0
+        {},
+        port=free_port(),
+        metrics_port=free_port(),
+        redis_url=redis_url,
+        shutdown_grace_seconds=5.0,
     )
     sidecar = Sidecar(settings, RuleSource(empty_rules()), connect_redis(settings))
     port = await sidecar.start()

@@ -92,6 +92,7 @@ class Stack:
             {},
             port=free_port(),
             admin_port=free_port(),
+            metrics_port=free_port(),
             redis_url=self.redis_server.url,
             rules_dir=None,
             **self.settings_overrides,
