@@ -41,12 +41,9 @@ class Meter:
             return estimate_micros(
                 request.prompt_tokens, request.output_allowance, self.price
             )
-        counts = self.rule.counts
-        if counts is Counts.INPUT:
-            return request.prompt_tokens
-        if counts is Counts.OUTPUT:
-            return request.output_allowance
-        return request.estimated_tokens
+        return self._tokens(
+            request.estimated_tokens, request.prompt_tokens, request.output_allowance
+        )
 
     def actual(self, usage: Usage, status: int) -> int:
         """What settlement charges: failed calls charge nothing, in any unit."""
@@ -57,12 +54,15 @@ class Meter:
             return 1
         if kind is LimitType.COST:
             return 0 if self.price is None else cost_micros(usage, self.price)
-        counts = self.rule.counts
-        if counts is Counts.INPUT:
-            return usage.input_tokens
-        if counts is Counts.OUTPUT:
-            return usage.output_tokens
-        return usage.total_tokens
+        return self._tokens(usage.total_tokens, usage.input_tokens, usage.output_tokens)
+
+    def _tokens(self, total: int, input_tokens: int, output_tokens: int) -> int:
+        """The count a token rule takes, by its `counts`."""
+        if self.rule.counts is Counts.INPUT:
+            return input_tokens
+        if self.rule.counts is Counts.OUTPUT:
+            return output_tokens
+        return total
 
 
 @dataclass(frozen=True, slots=True)

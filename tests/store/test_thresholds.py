@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import pytest
-import redis.asyncio as aioredis
-
-from extproc.store.keys import KeySpace
-from extproc.store.quota_store import Charge, QuotaStore, Settlement, StoreTimings
+from extproc.store.quota_store import Charge, QuotaStore, Settlement
 from extproc.windows import window_at
 from tests.harness.rules import quota
 
@@ -20,13 +15,6 @@ ALERTED = quota("daily", 1000, thresholds=(80, 100))
 
 def charge(amount: int, rule=ALERTED, now: datetime = NOW) -> Charge:
     return Charge(rule, window_at(now, rule.cycle, rule.zone), amount)
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[QuotaStore]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield QuotaStore(client, KeySpace("t"), StoreTimings(hold_s=60))
-    await client.aclose()
 
 
 async def spend(store: QuotaStore, request_id: str, amount: int) -> Settlement:
