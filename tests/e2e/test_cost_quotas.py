@@ -64,6 +64,7 @@ def test_cost_quota_refuses_the_call_that_no_longer_fits(
     )
     assert "0 USD of 0.001 USD remain" in refused.value.message
     assert "1000" == _counter(fresh_stack, "budget")["used"]
+    assert 1000 == _usage_cost(fresh_stack)  # monitoring agrees with the counter
 
 
 def test_unpriced_model_is_refused_by_a_refusing_cost_rule(
@@ -109,6 +110,17 @@ def _counter(stack: Stack, rule: str) -> dict[str, str]:
         if not key.endswith(":holds")
     ]
     return stack.redis().hgetall(key)
+
+
+def _usage_cost(stack: Stack) -> int:
+    """The cost (micro-units) summed over carol's usage buckets."""
+    client = stack.redis()
+    return sum(
+        int(value)
+        for key in client.keys("llmq:{carol}:u:*")
+        for field, value in client.hgetall(key).items()
+        if field.startswith("$|")
+    )
 
 
 def _estimate_micros() -> int:
