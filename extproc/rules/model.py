@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from extproc.windows import Cycle
 
+_WEEKDAY_ABBREVIATIONS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 
 class LimitType(enum.StrEnum):
     TOKEN = "token"
@@ -58,6 +60,19 @@ class QuotaRule:
     week_start: int = 0  # 0 = Monday, as ISO 8601
     models: tuple[str, ...] = ()  # shell-style patterns; empty means every model
     failure_policy: FailurePolicy = FailurePolicy.CLOSED
+
+    @property
+    def calendar(self) -> str:
+        """How windows are cut: cycle, week start and zone, as `week-sun@UTC`.
+
+        A window id is its first local date, so a daily and a weekly window, or
+        windows in two zones, can share one. Counter keys that include this
+        name start afresh when a rule's cycle, week start or zone changes.
+        """
+        cycle = self.cycle.value
+        if self.cycle is Cycle.WEEK:
+            cycle = f"week-{_WEEKDAY_ABBREVIATIONS[self.week_start]}"
+        return f"{cycle}@{self.zone}"
 
     def applies_to(self, model: str) -> bool:
         if not self.models:

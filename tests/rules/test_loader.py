@@ -108,6 +108,18 @@ def test_good_set_bindings() -> None:
     assert expected == bound
 
 
+def test_calendar_names_cycle_week_start_and_zone() -> None:
+    """Each rule's calendar changes whenever its windows would be cut otherwise."""
+    rule_set = load_rules(GOOD)
+
+    expected = {
+        "everyone-monthly": "month@UTC",
+        "gpt4-weekly": "week-sun@Europe/Berlin",
+        "platform-daily": "day@Asia/Shanghai",
+    }
+    assert expected == {name: rule.calendar for name, rule in rule_set.rules.items()}
+
+
 def test_dot_files_and_other_suffixes_are_not_read() -> None:
     """Only *.yaml and *.yml files count; dot-files and notes are skipped."""
     expected = ["consumers.yaml", "quotas.yml"]
