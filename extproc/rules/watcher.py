@@ -178,12 +178,10 @@ class RulesWatcher:
                     recursive=False,
                 ):
                     await self.check()
-            except OSError as exc:
-                # The folder itself is gone or unreadable: the re-scan reports
-                # it; the watch is tried again after one re-scan interval.
-                log.warning(
-                    "rules_watch_failed", folder=str(self.folder), error=str(exc)
-                )
+            except Exception:
+                # Typically the folder itself is gone or unreadable. The re-scan
+                # goes on meanwhile; the watch is retried after one interval.
+                log.exception("rules_watch_failed", folder=str(self.folder))
                 await self._pause(self.rescan_interval_s)
 
     async def _rescan(self) -> None:
