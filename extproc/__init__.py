@@ -1,3 +1,3 @@
-"""Per-consumer token quotas for LLM traffic, enforced from an Envoy ext_proc sidecar."""
+"""Per-consumer token quotas for LLM traffic, enforced from an Envoy ext_proc."""
 
 __version__ = "0.1.0"

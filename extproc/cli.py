@@ -1,11 +1,17 @@
-"""The `extproc` command line: one subcommand per task."""
+"""The `extproc` command: serve, and the tools operators run beside it."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
+from extproc import logs
+from extproc.admin.commands import add_admin_commands
 from extproc.rules.commands import add_rules_commands
+from extproc.settings import Settings, SettingsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,13 +19,54 @@ def build_parser() -> argparse.ArgumentParser:
         prog="extproc",
         description="Per-consumer token quotas for LLM traffic behind Envoy.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_serve(commands)
+    add_admin_commands(commands)
     add_rules_commands(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one subcommand and returns its exit status."""
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the ext_proc sidecar",
+        description="Run the ext_proc sidecar. Flags override EXTPROC_* variables.",
+    )
+    serve.add_argument("--rules", type=Path, help="rules folder (EXTPROC_RULES_DIR)")
+    serve.add_argument("--redis-url", help="Redis URL (REDIS_URL)")
+    serve.add_argument("--host", help="ext_proc listen address (EXTPROC_HOST)")
+    serve.add_argument("--port", type=int, help="ext_proc port (EXTPROC_PORT)")
+    serve.add_argument("--log-format", choices=["auto", "json", "console"])
+    serve.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from extproc.errors import RulesError
+    from extproc.server import serve_forever
+
+    try:
+        settings = Settings.from_env(
+            rules_dir=args.rules,
+            redis_url=args.redis_url,
+            host=args.host,
+            port=args.port,
+            log_format=args.log_format,
+        )
+    except SettingsError as exc:
+        print(f"extproc: bad setting: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_format, settings.log_level)
+    try:
+        asyncio.run(serve_forever(settings))
+    except RulesError as exc:
+        print(
+            f"extproc: the rules in {settings.rules_dir} were refused:", file=sys.stderr
+        )
+        print(str(exc), file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    sys.exit(args.func(args))

@@ -1,7 +1,9 @@
-"""The product's own exceptions.
+"""The product's own exceptions: foreign ones (redis, grpc, json) are mapped here.
 
 ExtprocError
- └── RulesError      a rules folder that cannot be loaded; lists every problem
+ ├── RulesError         a rules folder that cannot be loaded; lists every problem
+ ├── StoreUnavailable   Redis could not be reached or did not answer in time
+ └── BadRequest         a client's request cannot be read as its API
 """
 
 from __future__ import annotations
@@ -12,6 +14,19 @@ from dataclasses import dataclass
 
 class ExtprocError(Exception):
     """Base of every error this package raises on purpose."""
+
+
+class StoreUnavailable(ExtprocError):
+    """Redis could not be reached or did not answer in time."""
+
+
+class BadRequest(ExtprocError):
+    """The client's request cannot be read as the API it was sent to."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+_MICROSECOND = timedelta(microseconds=1)
+
 
 class Cycle(enum.StrEnum):
     DAY = "day"
@@ -52,21 +54,39 @@ class Window:
 
 
 def local_day_start(day: date, zone: ZoneInfo) -> datetime:
-    """The first instant (UTC) whose local date in `zone` is `day`.
+    """The first instant (UTC) whose local date in `zone` is `day` or later.
 
-    Midnight is tried first. When a daylight-saving jump skips it, zoneinfo maps
-    the missing wall time with the offset before the jump (fold=0), which lands
-    exactly on the instant of the jump: the first instant of the new date.
+    That is local midnight, unless a daylight-saving jump skips it; then it is the
+    instant of the jump. For a date the zone skipped altogether (Pacific/Apia,
+    2011-12-30), that instant is also where the next date starts.
     """
     wall = datetime.combine(day, time(0, 0), tzinfo=zone)
+    # fold=0 maps a skipped wall time with the offset from before the jump: this
+    # lands on the jump when the jump starts at midnight, past it otherwise.
     instant = wall.astimezone(UTC)
-    if instant.astimezone(zone).date() == day:
+    if (instant - _MICROSECOND).astimezone(zone).date() < day:
         return instant
-    # A zone whose jump skips more than midnight alone: walk forward to the date.
-    probe = instant
-    while probe.astimezone(zone).date() < day:
-        probe += timedelta(minutes=15)
-    return probe
+    # The jump began the evening before (America/Toronto, 1919-03-30 23:30 to
+    # 00:30). fold=1 maps midnight with the later offset, to before the jump.
+    before = wall.replace(fold=1).astimezone(UTC)
+    return _first_second_on_or_after(day, zone, before, instant)
+
+
+def _first_second_on_or_after(
+    day: date, zone: ZoneInfo, before: datetime, after: datetime
+) -> datetime:
+    """Bisect (before, after] for the first whole second whose local date >= `day`.
+
+    Zone transitions fall on whole UTC seconds, so a second is exact.
+    """
+    low, high = int(before.timestamp()), int(after.timestamp())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, zone).date() < day:
+            low = middle
+        else:
+            high = middle
+    return datetime.fromtimestamp(high, UTC)
 
 
 def first_day_of(local: date, cycle: Cycle, week_start: int = 0) -> date:
@@ -101,7 +121,9 @@ def window_at(
     # Where clocks fall back across midnight, the local date can briefly run
     # backwards; windows are defined on instants, so settle on the one whose
     # [start, end) really holds the instant.
-    while True:
+    # One step either way is all a real zone ever needs; the bound turns a
+    # broken calendar into an error instead of a hung request.
+    for _ in range(8):
         start = local_day_start(first, tz)
         if instant < start:
             first = first_day_of(first - timedelta(days=1), cycle, week_start)
@@ -112,3 +134,4 @@ def window_at(
             first = following
             continue
         return Window(cycle, zone, first, start, end)
+    raise ValueError(f"no {cycle} window in {zone} holds {instant.isoformat()}")

@@ -1,7 +1,7 @@
 """Command line tools for rules: check a folder, explain a consumer, hash a key.
 
 `add_rules_commands` adds `rules check`, `rules explain` and `hash-key` to an
-argparse subparsers object; each sets `handler`, a function of the parsed
+argparse subparsers object; each sets `func`, a function of the parsed
 arguments that returns the exit status.
 """
 
@@ -15,8 +15,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from extproc.errors import RulesError
+from extproc.identity import hash_key
 from extproc.rules.loader import load_rules
-from extproc.rules.model import Consumer, LimitType, QuotaRule, RuleSet, key_hash
+from extproc.rules.model import Consumer, LimitType, QuotaRule, RuleSet
 from extproc.windows import window_at
 
 UNITS = {LimitType.TOKEN: "tokens"}
@@ -33,7 +34,7 @@ def add_rules_commands(
         "check", help="validate a rules folder; exit 1 naming every problem"
     )
     check.add_argument("folder", type=Path, help="folder of *.yaml / *.yml files")
-    check.set_defaults(handler=run_check)
+    check.set_defaults(func=run_check)
 
     explain = actions.add_parser(
         "explain", help="show the rules binding a consumer and their windows"
@@ -47,13 +48,13 @@ def add_rules_commands(
         metavar="ISO-INSTANT",
         help="instant with an offset, e.g. 2026-03-01T09:00:00+08:00 (default: now)",
     )
-    explain.set_defaults(handler=run_explain)
+    explain.set_defaults(func=run_explain)
 
     hash_key = subparsers.add_parser(
         "hash-key",
         help="print the SHA-256 of an API key read from stdin or a prompt",
     )
-    hash_key.set_defaults(handler=run_hash_key)
+    hash_key.set_defaults(func=run_hash_key)
 
 
 def parse_instant(text: str) -> datetime:
@@ -147,5 +148,5 @@ def run_hash_key(args: argparse.Namespace) -> int:
     if any(character.isspace() for character in key):
         print("a key is one word on one line; got more", file=sys.stderr)
         return 1
-    print(key_hash(key))
+    print(hash_key(key))
     return 0

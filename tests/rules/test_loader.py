@@ -14,7 +14,6 @@ from extproc.rules.model import (
     FailurePolicy,
     LimitType,
     QuotaRule,
-    key_hash,
 )
 from extproc.windows import Cycle
 
@@ -187,12 +186,6 @@ def test_problem_rendering() -> None:
         "rules: cannot read the rules folder: denied"
     )
     assert expected == str(RulesError(problems))
-
-
-def test_key_hash_is_sha256_of_utf8() -> None:
-    """A key is known by the SHA-256 hex digest of its UTF-8 bytes."""
-    expected = ALICE_LAPTOP
-    assert expected == key_hash("alice-laptop")
 
 
 def test_reference_examples_load() -> None:

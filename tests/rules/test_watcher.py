@@ -65,7 +65,7 @@ def assert_raised(source: RuleSource) -> None:
 
 def watched_source(folder: Path, **options: float) -> tuple[RuleSource, RulesWatcher]:
     source = RuleSource.from_folder(folder)
-    watcher = RulesWatcher.for_source(
+    watcher = RulesWatcher(
         folder,
         source,
         debounce_ms=int(options.get("debounce_ms", 50)),
@@ -224,13 +224,7 @@ async def test_rescan_finds_a_change_without_events(tmp_path: Path) -> None:
     """With file events missing, the periodic re-scan still finds the change."""
     folder = good_folder(tmp_path / "rules")
     source = RuleSource.from_folder(folder)
-    watcher = RulesWatcher(
-        folder,
-        source.swap,
-        revision=source.revision,
-        rescan_interval_s=0.05,
-        use_events=False,
-    )
+    watcher = RulesWatcher(folder, source, rescan_interval_s=0.05, use_events=False)
 
     async with watching(watcher):
         (folder / "quotas.yml").write_text(RAISED_QUOTAS)

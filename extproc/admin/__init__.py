@@ -1,0 +1,1 @@
+"""The quota admin service: gRPC API, its server and the command line."""

@@ -1,0 +1,314 @@
+"""The ext_proc servicer: one gRPC stream per HTTP request that Envoy forwards.
+
+Envoy's rules, which this module keeps: exactly one reply per message, in order,
+of the matching kind or an immediate response; every streamed body chunk is
+answered, empty ones included; header values are read from and written to
+`raw_value`; a refusal is only ever sent before response bytes have left Envoy.
+A stream may end at any point (the client left, Envoy gave up), so settlement
+runs from a `finally`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import grpc
+import structlog
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+
+from extproc import replies
+from extproc.aggregates import UsageAggregates
+from extproc.apis import shape_for_body, shape_for_path
+from extproc.apis.usage import Usage
+from extproc.call import (
+    Call,
+    all_fail_open,
+    final_usage,
+    plan_charges,
+    quota_headers,
+    usage_event,
+)
+from extproc.clock import Clock, system_clock
+from extproc.errors import BadRequest, StoreUnavailable
+from extproc.events import Decision
+from extproc.identity import CONSUMER_HEADER, STRIPPED_HEADERS, identify
+from extproc.rules.model import QuotaRule
+from extproc.rules.source import RuleSource
+from extproc.settlement import Settler
+from extproc.store.quota_store import Admission, CounterState, QuotaStore
+
+log = structlog.get_logger("extproc.processor")
+
+# Compressed responses could not be read for usage; asking the provider for an
+# uncompressed body keeps every response readable (Envoy may still compress
+# towards the client with its own compressor filter).
+_REQUEST_HEADERS_REMOVED = (*STRIPPED_HEADERS, "accept-encoding")
+
+
+def decode_headers(headers: pb.HttpHeaders) -> dict[str, str]:
+    """Header names and values of a message; values are read from `raw_value`."""
+    decoded: dict[str, str] = {}
+    for header in headers.headers.headers:
+        raw = header.raw_value or header.value.encode()
+        decoded[header.key.lower()] = raw.decode("latin-1")
+    return decoded
+
+
+# The generated servicer base is untyped; subclassing it is how grpc wires methods.
+class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc]
+    def __init__(
+        self,
+        rules: RuleSource,
+        store: QuotaStore,
+        settler: Settler,
+        default_output_tokens: int,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._rules = rules
+        self._store = store
+        self._settler = settler
+        self._default_output = default_output_tokens
+        self._clock = clock
+        self._aggregates = UsageAggregates(store.keys, store.timings.usage_retention_s)
+
+    async def Process(
+        self,
+        request_iterator: AsyncIterator[pb.ProcessingRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[pb.ProcessingResponse]:
+        call = Call(rules=self._rules.current())
+        try:
+            async for message in request_iterator:
+                yield await self._answer(call, message)
+        except Exception:
+            # A bug must cost one request (Envoy answers it 500), not the server.
+            log.exception("stream_failed", id=call.request_id)
+            raise
+        finally:
+            self._finish(call)
+
+    async def _answer(
+        self, call: Call, message: pb.ProcessingRequest
+    ) -> pb.ProcessingResponse:
+        kind = message.WhichOneof("request")
+        if kind == "request_headers":
+            return self._on_request_headers(call, message.request_headers)
+        if kind == "request_body":
+            return await self._on_request_body(call, message.request_body)
+        if kind == "response_headers":
+            return self._on_response_headers(call, message.response_headers)
+        if kind == "response_body":
+            return self._on_response_body(call, message.response_body)
+        if kind in ("request_trailers", "response_trailers"):
+            return replies.continue_trailers(kind)
+        # An unknown message kind from a newer Envoy: nothing sensible to answer.
+        raise RuntimeError(f"unexpected ext_proc message {kind!r}")
+
+    def _on_request_headers(
+        self, call: Call, message: pb.HttpHeaders
+    ) -> pb.ProcessingResponse:
+        headers = decode_headers(message)
+        call.consumer = identify(headers, call.rules)
+        if call.consumer is None:
+            return self._refuse_now(
+                call,
+                Decision.UNAUTHENTICATED,
+                401,
+                "Missing or unknown API key. Send it as 'Authorization: Bearer "
+                "<key>' or in the 'x-api-key' header.",
+                "invalid_api_key",
+            )
+
+        call.path = headers.get(":path", "")
+        call.shape = shape_for_path(call.path)
+        if call.shape is not None and message.end_of_stream:
+            return self._refuse_now(
+                call,
+                Decision.INVALID,
+                400,
+                "This endpoint needs a JSON request body.",
+                "missing_body",
+            )
+        mutation = replies.header_mutation(
+            {CONSUMER_HEADER: call.consumer.name}, remove=_REQUEST_HEADERS_REMOVED
+        )
+        return replies.continue_request_headers(mutation)
+
+    async def _on_request_body(
+        self, call: Call, message: pb.HttpBody
+    ) -> pb.ProcessingResponse:
+        if call.shape is None and call.consumer is not None:
+            call.shape = shape_for_body(message.body)  # an unusual path
+        if call.shape is None or call.consumer is None:
+            return replies.continue_request_body()
+        try:
+            call.request = call.shape.read_request(
+                call.path, message.body, self._default_output
+            )
+        except BadRequest as exc:
+            return self._refuse_now(
+                call, Decision.INVALID, 400, exc.message, "invalid_request", exc.param
+            )
+
+        refusal = await self._admit(call)
+        if refusal is not None:
+            return refusal
+        new_body = call.request.forwarded_body
+        if new_body is None:
+            return replies.continue_request_body()
+        length = replies.header_mutation({"content-length": str(len(new_body))})
+        return replies.continue_request_body(new_body, length)
+
+    async def _admit(self, call: Call) -> pb.ProcessingResponse | None:
+        """Reserve the call's estimate; a refusal reply, or None when admitted."""
+        assert call.request is not None and call.consumer is not None
+        rules = call.rules.rules_for(call.consumer.name, call.request.model)
+        if not rules:
+            return None  # no quota applies to this model: unmetered
+        now = self._clock()
+        charges = plan_charges(rules, call.request.estimated_tokens, now)
+        try:
+            admission = await self._store.reserve(
+                call.consumer.name, call.request_id, charges, now
+            )
+        except StoreUnavailable as exc:
+            return self._store_unavailable(call, rules, str(exc))
+
+        call.charges, call.admission, call.admitted_at = charges, admission, now
+        if admission.admitted:
+            call.decision = Decision.ADMITTED
+            return None
+        call.charges = ()
+        return self._refuse_quota(call, admission)
+
+    def _store_unavailable(
+        self, call: Call, rules: tuple[QuotaRule, ...], reason: str
+    ) -> pb.ProcessingResponse | None:
+        call.reason = reason
+        if all_fail_open(rules):
+            call.decision = Decision.UNCOUNTED
+            log.warning("admitted_uncounted", id=call.request_id, reason=reason)
+            return None
+        return self._refuse_now(
+            call,
+            Decision.UNAVAILABLE,
+            503,
+            "The quota service is temporarily unavailable; retry shortly.",
+            "quota_service_unavailable",
+            headers={"retry-after": "1"},
+        )
+
+    def _refuse_quota(self, call: Call, admission: Admission) -> pb.ProcessingResponse:
+        counter = admission.refused_by
+        assert counter is not None and call.request is not None
+        now = self._clock()
+        reset = counter.window.seconds_until_end(now)
+        message = _quota_message(counter, call.request.estimated_tokens)
+        headers = {
+            "retry-after": str(reset),
+            # Waiting out a day is no job for an SDK's automatic retries.
+            "x-should-retry": "true" if reset <= 60 else "false",
+            **quota_headers(counter, now),
+        }
+        return self._refuse_now(
+            call, Decision.REFUSED, 429, message, "quota_exceeded", headers=headers
+        )
+
+    def _on_response_headers(
+        self, call: Call, message: pb.HttpHeaders
+    ) -> pb.ProcessingResponse:
+        headers = decode_headers(message)
+        call.status = _status(headers.get(":status", "0"))
+        if call.decision is not Decision.ADMITTED or call.request is None:
+            return replies.continue_response_headers()
+
+        assert call.shape is not None and call.admission is not None
+        content_type = headers.get("content-type", "")
+        call.extractor = call.shape.extractor(
+            call.request,
+            content_type,
+            content_encoding=headers.get("content-encoding", ""),
+        )
+        tightest = call.admission.tightest()
+        if tightest is None:
+            return replies.continue_response_headers()
+        mutation = replies.header_mutation(quota_headers(tightest, self._clock()))
+        return replies.continue_response_headers(mutation)
+
+    def _on_response_body(
+        self, call: Call, message: pb.HttpBody
+    ) -> pb.ProcessingResponse:
+        replacement = None
+        if call.extractor is not None:
+            replacement = call.extractor.feed(message.body)
+        if message.end_of_stream:
+            call.response_complete = True
+            self._finish(call)
+        return replies.continue_response_body(replacement)
+
+    def _refuse_now(
+        self,
+        call: Call,
+        decision: Decision,
+        status: int,
+        message: str,
+        code: str,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> pb.ProcessingResponse:
+        """Answer the client directly and record the call's event."""
+        call.decision, call.status = decision, status
+        call.reason = call.reason or code
+        self._finish(call)
+        return replies.immediate_error(status, message, code, headers, param)
+
+    def _finish(self, call: Call) -> None:
+        """Settle or record the call, once, whichever way its stream ended."""
+        if call.finished:
+            return
+        call.finished = True
+        if call.consumer is None and call.decision is not Decision.UNAUTHENTICATED:
+            return  # the stream ended before its headers were read
+        now = self._clock()
+        now_text = now.isoformat()
+        if not call.reserved:
+            totals = self._aggregates.for_call(call, Usage(), now)
+            self._settler.record(usage_event(call, Usage(), now_text), totals)
+            return
+        if not call.response_complete and not call.reason:
+            call.reason = "stream_ended_early"
+        usage = final_usage(call)
+        event = usage_event(call, usage, now_text)
+        charged = tuple(replace(c, amount=usage.total_tokens) for c in call.charges)
+        assert call.consumer is not None
+        totals = self._aggregates.for_call(call, usage, now)
+        self._settler.settle(
+            call.consumer.name, call.request_id, charged, event, totals
+        )
+
+
+def _quota_message(counter: CounterState, estimate: int) -> str:
+    rule = counter.rule
+    resets = counter.window.end.astimezone(ZoneInfo(rule.zone)).isoformat()
+    if estimate > counter.limit:
+        return (
+            f"This call's estimate of {estimate} tokens exceeds the whole "
+            f"{rule.cycle} quota '{rule.name}' of {counter.limit} tokens; lower "
+            "max_tokens or shorten the prompt."
+        )
+    return (
+        f"Token quota '{rule.name}' is spent for this {rule.cycle} "
+        f"({rule.zone}): {counter.remaining} of {counter.limit} tokens remain and "
+        f"this call needs an estimated {estimate}. It resets at {resets}."
+    )
+
+
+def _status(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0

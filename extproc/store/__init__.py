@@ -1,0 +1,1 @@
+"""Counters in Redis: key layout, Lua scripts and the quota store that runs them."""

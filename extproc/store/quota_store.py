@@ -1,0 +1,225 @@
+"""Reservation and settlement of quota charges in Redis, one round trip each.
+
+A call reserves its estimate on the current window of every rule that binds it
+(all or nothing); at its end the reservation is replaced by what the provider
+reported (settlement), exactly once. Redis failures become `StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from extproc.errors import StoreUnavailable
+from extproc.rules.model import QuotaRule
+from extproc.store.keys import KeySpace
+from extproc.store.scripts import RESERVE, SETTLE, Arg
+from extproc.windows import Window
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """An amount (in the rule's unit) put on one rule's current window."""
+
+    rule: QuotaRule
+    window: Window
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    """A window's numbers as the reservation script saw them."""
+
+    rule: QuotaRule
+    window: Window
+    limit: int
+    used: int
+    reserved: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used - self.reserved)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The answer to a reservation: admitted, or refused by one rule."""
+
+    counters: tuple[CounterState, ...]
+    refused_by: CounterState | None = None
+
+    @property
+    def admitted(self) -> bool:
+        return self.refused_by is None
+
+    def tightest(self) -> CounterState | None:
+        """The counter with the least left: what the remaining-quota headers show."""
+        if self.refused_by is not None:
+            return self.refused_by
+        return min(self.counters, key=lambda c: c.remaining, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Increment:
+    """An extra counter bumped in the settlement script (usage aggregates)."""
+
+    key: str
+    field: str
+    delta: int
+    expire_at: int  # Unix s
+
+
+@dataclass(frozen=True, slots=True)
+class StoreTimings:
+    """Lifetimes of the store's keys, in seconds."""
+
+    hold_s: int = 600  # a reservation frees itself after this if never settled
+    settled_marker_s: int = 86_400  # longer than any settlement retry
+    retention_s: int = 90 * 86_400  # counters outlive their window by this
+    usage_retention_s: int = 90 * 86_400  # usage buckets outlive their end by this
+
+
+class QuotaStore:
+    """Runs the reservation and settlement scripts for one consumer at a time."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: KeySpace | None = None,
+        timings: StoreTimings | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys or KeySpace()
+        self.timings = timings or StoreTimings()
+
+    async def reserve(
+        self,
+        consumer: str,
+        request_id: str,
+        charges: Sequence[Charge],
+        now: datetime,
+    ) -> Admission:
+        """Reserve every charge or none; the first rule that cannot fit refuses."""
+        keys: list[str] = []
+        args: list[Arg] = [request_id, int(now.timestamp() * 1000)]
+        args.append(self.timings.hold_s * 1000)
+        for charge in charges:
+            keys += self._window_keys(consumer, charge)
+            args += [charge.rule.quota, charge.amount, self._expiry(charge.window)]
+
+        reply = await self._run(RESERVE.run(self.redis, keys, args))
+        counters = tuple(
+            CounterState(c.rule, c.window, *map(int, reply[1 + 3 * i : 4 + 3 * i]))
+            for i, c in enumerate(charges)
+        )
+        refused = int(reply[0])
+        return Admission(counters, counters[refused - 1] if refused else None)
+
+    async def settle(
+        self,
+        consumer: str,
+        request_id: str,
+        charges: Sequence[Charge],
+        increments: Sequence[Increment] = (),
+        event: Mapping[str, str] | None = None,
+        events_max_len: int = 100_000,
+    ) -> bool:
+        """Charge the actual amounts and drop the holds; False if settled before.
+
+        A usage event, when given, is appended to the events stream in the same
+        round trip (a pipeline), outside the script: the stream is shared by all
+        consumers and so has no consumer's hash tag.
+        """
+        keys = [self.keys.settled(consumer, request_id)]
+        args: list[Arg] = [request_id, self.timings.settled_marker_s, len(charges)]
+        for charge in charges:
+            keys += self._window_keys(consumer, charge)
+            args += [charge.amount, self._expiry(charge.window)]
+        args.append(len(increments))
+        for increment in increments:
+            keys.append(increment.key)
+            args += [len(keys), increment.field, increment.delta, increment.expire_at]
+
+        if event is None:
+            return bool(await self._run(SETTLE.run(self.redis, keys, args)))
+        return await self._settle_with_event(keys, args, event, events_max_len)
+
+    async def append_event(
+        self,
+        event: Mapping[str, str],
+        max_len: int = 100_000,
+        increments: Sequence[Increment] = (),
+    ) -> None:
+        """Append one usage event to the bounded stream (refused calls use this),
+        with `increments` bumped in the same round trip (a pipeline)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for increment in increments:
+                pipe.hincrby(increment.key, increment.field, increment.delta)
+                pipe.expireat(increment.key, increment.expire_at)
+            pipe.xadd(
+                self.keys.events(), _fields(event), maxlen=max_len, approximate=True
+            )
+            await self._run(pipe.execute())
+
+    async def _settle_with_event(
+        self,
+        keys: list[str],
+        args: list[Arg],
+        event: Mapping[str, str],
+        max_len: int,
+    ) -> bool:
+        async def pipeline() -> list[Any]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(SETTLE.sha, len(keys), *keys, *args)
+                pipe.xadd(
+                    self.keys.events(), _fields(event), maxlen=max_len, approximate=True
+                )
+                return list(await pipe.execute(raise_on_error=False))
+
+        results = await self._run(pipeline())
+        if isinstance(results[0], NoScriptError):
+            results[0] = await self._run(SETTLE.run(self.redis, keys, args))
+        for result in results:
+            if isinstance(result, Exception):
+                raise StoreUnavailable(f"settlement failed: {result}") from result
+        return bool(results[0])
+
+    def _window_keys(self, consumer: str, charge: Charge) -> list[str]:
+        window_id = charge.window.id
+        return [
+            self.keys.counter(consumer, charge.rule.name, window_id),
+            self.keys.holds(consumer, charge.rule.name, window_id),
+        ]
+
+    def _expiry(self, window: Window) -> int:
+        return window.end_epoch + self.timings.retention_s
+
+    @staticmethod
+    async def _run(awaitable: Awaitable[T]) -> T:
+        """Await a Redis call, mapping every Redis failure to StoreUnavailable."""
+        try:
+            return await awaitable
+        except RedisError as exc:
+            if isinstance(exc, ResponseError) and not _is_transient(exc):
+                raise
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+
+
+def _is_transient(exc: ResponseError) -> bool:
+    """Replies that mean "try later" rather than a bug in the script or its call."""
+    text = str(exc)
+    return text.startswith(("LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"))
+
+
+def _fields(event: Mapping[str, str]) -> dict[Any, Any]:
+    """A stream entry's fields, typed as redis-py's XADD wants them."""
+    return dict(event)

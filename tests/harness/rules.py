@@ -1,0 +1,29 @@
+"""Rule sets built in code, for tests that are not about the rule files."""
+
+from __future__ import annotations
+
+from extproc.identity import hash_key
+from extproc.rules.model import ApiKey, Consumer, LimitType, QuotaRule, RuleSet
+from extproc.windows import Cycle
+
+
+def quota(
+    name: str,
+    amount: int,
+    cycle: Cycle = Cycle.DAY,
+    zone: str = "Asia/Shanghai",
+    **extra: object,
+) -> QuotaRule:
+    return QuotaRule(name, LimitType.TOKEN, amount, cycle, zone, **extra)  # type: ignore[arg-type]
+
+
+def rule_set(
+    keys: dict[str, str], bindings: dict[QuotaRule, tuple[str, ...]]
+) -> RuleSet:
+    """`keys` maps a consumer name to its plain API key; `bindings` a rule to names."""
+    consumers = {
+        name: Consumer(name, (ApiKey(hash_key(key)),)) for name, key in keys.items()
+    }
+    rules = {rule.name: rule for rule in bindings}
+    by_name = {rule.name: names for rule, names in bindings.items()}
+    return RuleSet.build("test", consumers, rules, by_name)
