@@ -149,7 +149,7 @@ async def serve_forever(settings: Settings, clock: Clock = system_clock) -> None
     from extproc.rules.watcher import RulesWatcher
 
     rules = RuleSource.from_folder(settings.rules_dir)
-    watcher = RulesWatcher.for_source(settings.rules_dir, rules)
+    watcher = RulesWatcher(settings.rules_dir, rules)
     watching = asyncio.create_task(watcher.run())
     try:
         sidecar = Sidecar(settings, rules, connect_redis(settings), clock)

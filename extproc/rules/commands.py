@@ -15,8 +15,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from extproc.errors import RulesError
+from extproc.identity import hash_key
 from extproc.rules.loader import load_rules
-from extproc.rules.model import Consumer, LimitType, QuotaRule, RuleSet, key_hash
+from extproc.rules.model import Consumer, LimitType, QuotaRule, RuleSet
 from extproc.windows import window_at
 
 UNITS = {LimitType.TOKEN: "tokens"}
@@ -147,5 +148,5 @@ def run_hash_key(args: argparse.Namespace) -> int:
     if any(character.isspace() for character in key):
         print("a key is one word on one line; got more", file=sys.stderr)
         return 1
-    print(key_hash(key))
+    print(hash_key(key))
     return 0

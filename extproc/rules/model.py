@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -26,11 +25,6 @@ class FailurePolicy(enum.StrEnum):
 
     CLOSED = "closed"  # refuse the call with 503
     OPEN = "open"  # admit the call uncounted, and say so in the event
-
-
-def key_hash(key: str) -> str:
-    """The SHA-256 hex digest under which an API key is known: of its UTF-8 bytes."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

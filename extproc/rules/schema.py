@@ -147,7 +147,7 @@ class Document:
         if not isinstance(node, MappingNode):
             self.fail(node, path, f"expected a mapping, got {describe(node)}")
             return None
-        fields = Fields(self, path, node)
+        fields = Fields(self, path)
         for key_node, value in node.value:
             key = self.key(key_node, path, fields.nodes, required + optional)
             if key is not None:
@@ -300,10 +300,9 @@ Reader = Callable[[Node, str], T | None]
 class Fields:
     """The fields of one mapping node, read by name with their dotted paths."""
 
-    def __init__(self, doc: Document, path: str, node: MappingNode) -> None:
+    def __init__(self, doc: Document, path: str) -> None:
         self.doc = doc
         self.path = path
-        self.node = node
         self.nodes: dict[str, Node] = {}
 
     def __contains__(self, key: str) -> bool:

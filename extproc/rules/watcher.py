@@ -34,16 +34,18 @@ log = structlog.get_logger()
 class RulesWatcher:
     """Reloads the rules of `folder` when it changes and hands over each new set.
 
-    `on_change` receives every accepted RuleSet whose revision differs from the
-    last one seen; `on_refused` receives the RulesError of every refused one.
-    Both are called on the event loop. Loading runs in a worker thread, so a
-    large folder does not stall the requests served on the same loop.
+    `on_change` is either a RuleSource, which then serves every accepted set,
+    records every refusal and tells the revision already served, or a function
+    that receives every accepted RuleSet. Sets whose revision was already seen
+    are not handed over again. Loading runs in a worker thread, so a large
+    folder does not stall the requests served on the same loop; the callbacks
+    run on the loop.
     """
 
     def __init__(
         self,
         folder: Path,
-        on_change: Callable[[RuleSet], None],
+        on_change: RuleSource | Callable[[RuleSet], None],
         *,
         debounce_ms: int = DEFAULT_DEBOUNCE_MS,
         rescan_interval_s: float = DEFAULT_RESCAN_INTERVAL_S,
@@ -53,6 +55,10 @@ class RulesWatcher:
     ) -> None:
         """`revision` is that of the set already served, if any; `use_events`
         False relies on the periodic re-scan alone."""
+        if isinstance(on_change, RuleSource):
+            on_refused = on_refused or on_change.refuse
+            revision = revision or on_change.revision
+            on_change = on_change.swap
         self.folder = folder
         self.on_change = on_change
         self.on_refused = on_refused
@@ -64,25 +70,6 @@ class RulesWatcher:
         self._seen = revision
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
-
-    @classmethod
-    def for_source(
-        cls,
-        folder: Path,
-        source: RuleSource,
-        *,
-        debounce_ms: int = DEFAULT_DEBOUNCE_MS,
-        rescan_interval_s: float = DEFAULT_RESCAN_INTERVAL_S,
-    ) -> RulesWatcher:
-        """A watcher that swaps accepted sets into `source` and records refusals."""
-        return cls(
-            folder,
-            source.swap,
-            debounce_ms=debounce_ms,
-            rescan_interval_s=rescan_interval_s,
-            on_refused=source.refuse,
-            revision=source.revision,
-        )
 
     async def run(self) -> None:
         """Watches until stop() is called."""
@@ -178,12 +165,10 @@ class RulesWatcher:
                     recursive=False,
                 ):
                     await self.check()
-            except OSError as exc:
-                # The folder itself is gone or unreadable: the re-scan reports
-                # it; the watch is tried again after one re-scan interval.
-                log.warning(
-                    "rules_watch_failed", folder=str(self.folder), error=str(exc)
-                )
+            except Exception:
+                # Typically the folder itself is gone or unreadable. The re-scan
+                # goes on meanwhile; the watch is retried after one interval.
+                log.exception("rules_watch_failed", folder=str(self.folder))
                 await self._pause(self.rescan_interval_s)
 
     async def _rescan(self) -> None:

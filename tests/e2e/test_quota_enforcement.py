@@ -23,7 +23,7 @@ REPORTED = {"x-fake-prompt-tokens": "7", "x-fake-completion-tokens": "5"}
 
 def daily_counter(stack: Stack, consumer: str, rule: str) -> dict[str, str]:
     day = stack.clock().astimezone(_shanghai()).strftime("%Y%m%d")
-    key = f"llmq:{{{consumer}}}:q:{rule}:{day}"
+    key = f"llmq:{{{consumer}}}:q:{rule}:day@Asia/Shanghai:{day}"
     return stack.redis().hgetall(key)
 
 

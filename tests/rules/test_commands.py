@@ -19,6 +19,7 @@ ALICE_LAPTOP = "2e15b40525c460e282cd07f31837a2dbf900fc53ddd43a8f4e84c0d4bb6c50c2
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Runs the command line; its exit status, stdout and stderr."""
     status = cli.main(list(argv))
     captured = capsys.readouterr()
     return status, captured.out, captured.err

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 
 from extproc.errors import RuleProblem, RulesError
-from extproc.rules.loader import load_rules, read_folder, revision_of
+from extproc.rules.loader import build_rules, load_rules, read_folder, revision_of
 from extproc.rules.model import (
     ApiKey,
     Consumer,
     FailurePolicy,
     LimitType,
     QuotaRule,
-    key_hash,
 )
 from extproc.windows import Cycle
 
@@ -189,7 +188,19 @@ def test_problem_rendering() -> None:
     assert expected == str(RulesError(problems))
 
 
-def test_key_hash_is_sha256_of_utf8() -> None:
-    """A key is known by the SHA-256 hex digest of its UTF-8 bytes."""
-    expected = ALICE_LAPTOP
-    assert expected == key_hash("alice-laptop")
+def test_reference_examples_load() -> None:
+    """The full Consumer and QuotaRule examples of docs/rules.md load together."""
+    reference = (Path(__file__).parents[2] / "docs" / "rules.md").read_text()
+    blocks = [block.split("```")[0] for block in reference.split("```yaml\n")[1:]]
+    full = "apiVersion: extproc/v1\nkind: "
+    manifests = [block for block in blocks if block.startswith(full)]
+    text = "---\n".join(manifests)
+
+    rule_set = build_rules({"reference.yaml": text.encode()})
+
+    expected = (["demo"], ["demo-daily"], ["demo-daily"])
+    assert expected == (
+        sorted(rule_set.consumers),
+        sorted(rule_set.rules),
+        names(rule_set.rules_for("demo", "gpt-4o-mini")),
+    )

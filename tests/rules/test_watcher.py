@@ -51,9 +51,21 @@ async def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> No
         await asyncio.sleep(0.02)
 
 
+async def serves_folder(source: RuleSource, folder: Path) -> None:
+    """Waits until `source` serves the revision that `folder` holds now."""
+    expected = load_rules(folder).revision
+    await eventually(lambda: source.revision == expected)
+
+
+def assert_raised(source: RuleSource) -> None:
+    """The served set is RAISED_QUOTAS: gpt4-weekly has 3,000,000 tokens."""
+    expected = 3_000_000
+    assert expected == source.current().rules["gpt4-weekly"].quota
+
+
 def watched_source(folder: Path, **options: float) -> tuple[RuleSource, RulesWatcher]:
     source = RuleSource.from_folder(folder)
-    watcher = RulesWatcher.for_source(
+    watcher = RulesWatcher(
         folder,
         source,
         debounce_ms=int(options.get("debounce_ms", 50)),
@@ -71,11 +83,9 @@ async def test_editor_write_to_temp_and_rename(tmp_path: Path) -> None:
         temporary = folder / ".quotas.yml.tmp"
         temporary.write_text(RAISED_QUOTAS)
         os.replace(temporary, folder / "quotas.yml")
-        expected = load_rules(folder).revision
-        await eventually(lambda: source.revision == expected)
+        await serves_folder(source, folder)
 
-    expected_quota = 3_000_000
-    assert expected_quota == source.current().rules["gpt4-weekly"].quota
+    assert_raised(source)
 
 
 async def test_delete_and_recreate(tmp_path: Path) -> None:
@@ -85,12 +95,10 @@ async def test_delete_and_recreate(tmp_path: Path) -> None:
 
     async with watching(watcher):
         (folder / "quotas.yml").unlink()
-        consumers_only = load_rules(folder).revision
-        await eventually(lambda: source.revision == consumers_only)
+        await serves_folder(source, folder)
         rules_while_deleted = dict(source.current().rules)
         (folder / "quotas.yml").write_text(RAISED_QUOTAS)
-        recreated = load_rules(folder).revision
-        await eventually(lambda: source.revision == recreated)
+        await serves_folder(source, folder)
 
     expected = ({}, 3_000_000)
     found = (rules_while_deleted, source.current().rules["gpt4-weekly"].quota)
@@ -166,11 +174,9 @@ async def test_configmap_data_symlink_swap(tmp_path: Path) -> None:
     async with watching(watcher):
         configmap_version(folder, "2026_01_02_00_00_00.2", RAISED_QUOTAS)
         shutil.rmtree(folder / "..2026_01_01_00_00_00.1")
-        expected = load_rules(folder).revision
-        await eventually(lambda: source.revision == expected)
+        await serves_folder(source, folder)
 
-    expected_quota = 3_000_000
-    assert expected_quota == source.current().rules["gpt4-weekly"].quota
+    assert_raised(source)
 
 
 async def test_refused_change_keeps_the_last_good_set(tmp_path: Path) -> None:
@@ -218,21 +224,13 @@ async def test_rescan_finds_a_change_without_events(tmp_path: Path) -> None:
     """With file events missing, the periodic re-scan still finds the change."""
     folder = good_folder(tmp_path / "rules")
     source = RuleSource.from_folder(folder)
-    watcher = RulesWatcher(
-        folder,
-        source.swap,
-        revision=source.revision,
-        rescan_interval_s=0.05,
-        use_events=False,
-    )
+    watcher = RulesWatcher(folder, source, rescan_interval_s=0.05, use_events=False)
 
     async with watching(watcher):
         (folder / "quotas.yml").write_text(RAISED_QUOTAS)
-        expected = load_rules(folder).revision
-        await eventually(lambda: source.revision == expected)
+        await serves_folder(source, folder)
 
-    expected_quota = 3_000_000
-    assert expected_quota == source.current().rules["gpt4-weekly"].quota
+    assert_raised(source)
 
 
 async def test_burst_of_writes_is_one_reload(tmp_path: Path) -> None:
@@ -273,7 +271,6 @@ async def test_folder_removed_and_restored(tmp_path: Path) -> None:
         kept = source.current()
         good_folder(folder)
         (folder / "quotas.yml").write_text(RAISED_QUOTAS)
-        expected = load_rules(folder).revision
-        await eventually(lambda: source.revision == expected)
+        await serves_folder(source, folder)
 
     assert (served, None) == (kept, source.last_error)

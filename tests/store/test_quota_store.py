@@ -34,7 +34,7 @@ async def store(redis_url: str) -> AsyncIterator[QuotaStore]:
 
 
 async def counter(store: QuotaStore, rule=DAILY, consumer: str = "alice") -> dict:
-    key = store.keys.counter(consumer, rule.name, charge(rule).window.id)
+    key = store.keys.counter(consumer, rule.name, charge(rule).window.key)
     return await store.redis.hgetall(key)
 
 
@@ -153,7 +153,7 @@ async def test_late_settlement_after_expiry_still_charges(store: QuotaStore) -> 
 async def test_counter_expires_after_window_and_retention(store: QuotaStore) -> None:
     """Counters carry an expiry at window end plus retention, in Unix seconds."""
     await store.reserve("alice", "r1", [charge(amount=1)], NOW)
-    key = store.keys.counter("alice", "daily", charge().window.id)
+    key = store.keys.counter("alice", "daily", charge().window.key)
 
     ttl = await store.redis.ttl(key)  # Redis 6.2 has no EXPIRETIME
 
@@ -163,7 +163,7 @@ async def test_counter_expires_after_window_and_retention(store: QuotaStore) -> 
 
 async def test_quota_and_topup_fields_change_the_limit(store: QuotaStore) -> None:
     """An edited quota and a top-up in the window's counter set its limit."""
-    key = store.keys.counter("alice", "daily", charge().window.id)
+    key = store.keys.counter("alice", "daily", charge().window.key)
     await store.redis.hset(key, mapping={"quota": 50, "topup": 25})
 
     admission = await store.reserve("alice", "r1", [charge(amount=76)], NOW)
@@ -209,15 +209,16 @@ async def test_flushed_script_cache_is_recovered(store: QuotaStore) -> None:
 async def test_keys_share_the_consumer_hash_tag(store: QuotaStore) -> None:
     """Every per-consumer key carries `{consumer}`, so a script stays on one slot."""
     keys = store.keys
+    window = charge().window.key
     names = [
-        keys.counter("alice", "daily", "20261204"),
-        keys.holds("alice", "daily", "20261204"),
+        keys.counter("alice", "daily", window),
+        keys.holds("alice", "daily", window),
         keys.settled("alice", "r1"),
     ]
 
     assert names == [
-        "t:{alice}:q:daily:20261204",
-        "t:{alice}:q:daily:20261204:holds",
+        "t:{alice}:q:daily:day@Asia/Shanghai:20261204",
+        "t:{alice}:q:daily:day@Asia/Shanghai:20261204:holds",
         "t:{alice}:settled:r1",
     ]
 
