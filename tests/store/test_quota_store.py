@@ -244,3 +244,20 @@ async def test_redis_down_then_back() -> None:
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_changed_cycle_or_zone_starts_new_windows(store: QuotaStore) -> None:
+    """A rule whose cycle or zone changes counts in fresh windows, even when the
+    new window starts on the same local date as the old one."""
+    # A Monday (12:00 in Shanghai) in the future, so no key has expired yet.
+    monday = datetime(2027, 3, 1, 4, 0, tzinfo=UTC)
+    daily = quota("limits", 1000)
+    await store.reserve("alice", "r1", [charge(daily, 600, monday)], monday)
+    await store.settle("alice", "r1", [charge(daily, 600, monday)])
+
+    weekly = quota("limits", 1000, Cycle.WEEK)
+    in_tokyo = quota("limits", 1000, zone="Asia/Tokyo")
+    as_weekly = await store.reserve("alice", "r2", [charge(weekly, 1, monday)], monday)
+    in_zone = await store.reserve("alice", "r3", [charge(in_tokyo, 1, monday)], monday)
+
+    assert (0, 0) == (as_weekly.counters[0].used, in_zone.counters[0].used)
