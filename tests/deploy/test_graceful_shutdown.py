@@ -20,7 +20,6 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from extproc.devstack.fake_upstream import FakeUpstream
-from extproc.identity import hash_key
 from extproc.rules.source import RuleSource
 from extproc.server import EXT_PROC_SERVICE, Sidecar, connect_redis
 from extproc.settings import Settings
@@ -31,6 +30,7 @@ from tests.harness.processes import (
     render_envoy_config,
     wait_for_port,
 )
+from tests.harness.rules import daily_rule_yaml
 from tests.harness.stack import LoopThread, empty_rules
 
 pytestmark = pytest.mark.e2e
@@ -52,22 +52,7 @@ class Gateway:
         return self.sidecar.stdout.read()
 
 
-RULES = f"""
-apiVersion: extproc/v1
-kind: Consumer
-metadata: {{name: alice}}
-spec:
-  keys: [{{sha256: "{hash_key(KEY)}"}}]
----
-apiVersion: extproc/v1
-kind: QuotaRule
-metadata: {{name: daily}}
-spec:
-  limitType: token
-  quota: 1000000
-  cycle: day
-  consumers: {{names: [alice]}}
-"""
+RULES = daily_rule_yaml("alice", KEY, 1_000_000)
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from extproc.identity import hash_key
 from extproc.windows import Cycle, window_at
 from tests.harness.processes import RedisServer
+from tests.harness.rules import daily_rule_yaml
 from tests.harness.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -26,22 +26,7 @@ USAGE = {"x-fake-prompt-tokens": "30", "x-fake-completion-tokens": "10"}
 
 
 def rules_text(quota: int, extra: str = "") -> str:
-    return f"""
-apiVersion: extproc/v1
-kind: Consumer
-metadata: {{name: carol}}
-spec:
-  keys: [{{sha256: "{hash_key(KEY)}"}}]
----
-apiVersion: extproc/v1
-kind: QuotaRule
-metadata: {{name: daily}}
-spec:
-  limitType: token
-  quota: {quota}
-  cycle: day
-  consumers: {{names: [carol]}}{extra}
-"""
+    return daily_rule_yaml("carol", KEY, quota, extra)
 
 
 def replace_file(path: Path, text: str) -> None:
