@@ -36,7 +36,10 @@ class Settings:
     retention_days: int = 90  # EXTPROC_RETENTION_DAYS: counters after window
     usage_retention_days: int = 90  # EXTPROC_USAGE_RETENTION_DAYS: usage buckets
     events_max_len: int = 100_000  # EXTPROC_EVENTS_MAX_LEN: stream entries
-    redis_timeout_ms: int = 250  # EXTPROC_REDIS_TIMEOUT_MS: per command
+    # EXTPROC_REDIS_TIMEOUT_MS: per command, and for a free pooled connection;
+    # keep it under Envoy's message_timeout (2 s in the shipped configs).
+    redis_timeout_ms: int = 1000
+    redis_max_connections: int = 64  # EXTPROC_REDIS_MAX_CONNECTIONS
     settle_retry_seconds: int = 900  # EXTPROC_SETTLE_RETRY_SECONDS
     shutdown_grace_seconds: float = 20.0  # EXTPROC_SHUTDOWN_GRACE_SECONDS
     log_format: str = "auto"  # EXTPROC_LOG_FORMAT: auto, json or console
@@ -69,6 +72,7 @@ class Settings:
             "usage_retention_days",
             "events_max_len",
             "redis_timeout_ms",
+            "redis_max_connections",
         )
         for name in positive:
             if int(getattr(self, name)) <= 0:

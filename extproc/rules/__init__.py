@@ -7,7 +7,6 @@ from extproc.rules.model import (
     LimitType,
     QuotaRule,
     RuleSet,
-    key_hash,
 )
 
 __all__ = [
@@ -17,5 +16,4 @@ __all__ = [
     "LimitType",
     "QuotaRule",
     "RuleSet",
-    "key_hash",
 ]

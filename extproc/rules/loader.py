@@ -137,6 +137,10 @@ class _State:
                 self.read_document(name, root)
         except yaml.YAMLError as exc:
             self.fail_parse(_syntax_problem(name, text, exc))
+        except RecursionError:
+            # Only the pure-Python composer recurses; libyaml caps nesting itself.
+            message = "YAML syntax error: nested too deeply"
+            self.fail_parse(RuleProblem(name, None, "", message))
 
     def fail_parse(self, problem: RuleProblem) -> None:
         self.problems.append(problem)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from extproc.windows import Cycle
+
+_WEEKDAY_ABBREVIATIONS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class LimitType(enum.StrEnum):
@@ -47,11 +48,6 @@ class FailurePolicy(enum.StrEnum):
 
     CLOSED = "closed"  # refuse the call with 503
     OPEN = "open"  # admit the call uncounted, and say so in the event
-
-
-def key_hash(key: str) -> str:
-    """The SHA-256 hex digest under which an API key is known: of its UTF-8 bytes."""
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +82,19 @@ class QuotaRule:
     unknown_price: UnknownPrice = UnknownPrice.REFUSE  # cost rules only
     default_price: str = ""  # name of a Pricing document, with UnknownPrice.DEFAULT
     thresholds: tuple[int, ...] = ()  # percent of the limit, ascending
+
+    @property
+    def calendar(self) -> str:
+        """How windows are cut: cycle, week start and zone, as `week-sun@UTC`.
+
+        A window id is its first local date, so a daily and a weekly window, or
+        windows in two zones, can share one. Counter keys that include this
+        name start afresh when a rule's cycle, week start or zone changes.
+        """
+        cycle = self.cycle.value
+        if self.cycle is Cycle.WEEK:
+            cycle = f"week-{_WEEKDAY_ABBREVIATIONS[self.week_start]}"
+        return f"{cycle}@{self.zone}"
 
     def applies_to(self, model: str) -> bool:
         if not self.models:

@@ -174,7 +174,7 @@ class Document:
         if not isinstance(node, MappingNode):
             self.fail(node, path, f"expected a mapping, got {describe(node)}")
             return None
-        fields = Fields(self, path, node)
+        fields = Fields(self, path)
         for key_node, value in node.value:
             key = self.key(key_node, path, fields.nodes, required + optional)
             if key is not None:
@@ -396,10 +396,9 @@ Reader = Callable[[Node, str], T | None]
 class Fields:
     """The fields of one mapping node, read by name with their dotted paths."""
 
-    def __init__(self, doc: Document, path: str, node: MappingNode) -> None:
+    def __init__(self, doc: Document, path: str) -> None:
         self.doc = doc
         self.path = path
-        self.node = node
         self.nodes: dict[str, Node] = {}
 
     def __contains__(self, key: str) -> bool:
@@ -633,12 +632,14 @@ def _cost_fields_agree(
     if limit is not LimitType.COST:
         return True
     if "currency" not in spec:
-        doc.fail(spec.node, join(spec.path, "currency"), "a cost rule needs a currency")
+        where = spec.site("limitType")._replace(path=join(spec.path, "currency"))
+        doc.problems.append(where.problem("a cost rule needs a currency"))
         return False
     wants_default = unknown == UnknownPrice.DEFAULT.value
     if wants_default and "defaultPrice" not in spec:
         message = "unknownPrice default needs a defaultPrice (a Pricing name)"
-        doc.fail(spec.node, join(spec.path, "defaultPrice"), message)
+        where = spec.site("unknownPrice")._replace(path=join(spec.path, "defaultPrice"))
+        doc.problems.append(where.problem(message))
         return False
     if not wants_default and "defaultPrice" in spec:
         message = "defaultPrice is used only with unknownPrice: default"

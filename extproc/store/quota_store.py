@@ -221,7 +221,7 @@ class QuotaStore:
         return results[0]
 
     def _window_keys(self, consumer: str, charge: Charge) -> list[str]:
-        window_id = charge.window.id
+        window_id = charge.window.key
         return [
             self.keys.counter(consumer, charge.rule.name, window_id),
             self.keys.holds(consumer, charge.rule.name, window_id),

@@ -23,7 +23,7 @@ REPORTED = {"x-fake-prompt-tokens": "7", "x-fake-completion-tokens": "5"}
 
 def daily_counter(stack: Stack, consumer: str, rule: str) -> dict[str, str]:
     day = stack.clock().astimezone(_shanghai()).strftime("%Y%m%d")
-    key = f"llmq:{{{consumer}}}:q:{rule}:{day}"
+    key = f"llmq:{{{consumer}}}:q:{rule}:day@Asia/Shanghai:{day}"
     return stack.redis().hgetall(key)
 
 
@@ -334,3 +334,22 @@ def _wait_for_event(stack: Stack, timeout: float = 5.0) -> None:
 def test_http_client_has_no_proxy() -> None:
     """The test clients never follow proxy settings off this machine."""
     assert httpx.Client(trust_env=False).trust_env is False
+
+
+def test_huge_body_is_refused_and_others_keep_being_served(
+    fresh_stack: Stack, alice: openai.OpenAI
+) -> None:
+    """A body past Envoy's 8 MiB buffer gets 413; the next call is served."""
+    text = "x" * (9 * 1024 * 1024)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+    headers = {"authorization": f"Bearer {KEYS['alice']}"}
+    with fresh_stack.http(timeout=30) as http:
+        huge = http.post("/v1/chat/completions", json=body, headers=headers)
+
+    reply = alice.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, max_tokens=5, extra_headers=REPORTED
+    )
+
+    assert 413 == huge.status_code
+    assert 12 == reply.usage.total_tokens
+    assert 1 == len(fresh_stack.upstream.received)

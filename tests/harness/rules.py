@@ -46,3 +46,24 @@ def rule_set(
     by_name = {rule.name: names for rule, names in bindings.items()}
     priced = {p.name: p for p in prices}
     return RuleSet.build("test", consumers, rules, by_name, priced)
+
+
+def daily_rule_yaml(consumer: str, key: str, quota: int, extra: str = "") -> str:
+    """Rule files for one consumer and one daily token quota named `daily`;
+    `extra` is appended to the rule's spec, indented by the caller."""
+    return f"""
+apiVersion: extproc/v1
+kind: Consumer
+metadata: {{name: {consumer}}}
+spec:
+  keys: [{{sha256: "{hash_key(key)}"}}]
+---
+apiVersion: extproc/v1
+kind: QuotaRule
+metadata: {{name: daily}}
+spec:
+  limitType: token
+  quota: {quota}
+  cycle: day
+  consumers: {{names: [{consumer}]}}{extra}
+"""

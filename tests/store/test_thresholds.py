@@ -73,7 +73,7 @@ async def test_a_repeated_settlement_reports_nothing(store: QuotaStore) -> None:
 
 async def test_top_up_and_configured_quota_set_the_limit(store: QuotaStore) -> None:
     """The limit is the window's quota field, if set, plus its top-up."""
-    key = store.keys.counter("alice", "daily", charge(0).window.id)
+    key = store.keys.counter("alice", "daily", charge(0).window.key)
     await store.redis.hset(key, mapping={"quota": 2000, "topup": 500})
 
     settlement = await spend(store, "r1", 2000)
