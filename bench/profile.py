@@ -83,7 +83,15 @@ def hot_spots(folded: str, top: int = 20) -> dict[str, list[tuple[str, float]]]:
 
 
 def markdown(spots: dict[str, dict[str, list[tuple[str, float]]]]) -> str:
-    lines = ["# Sidecar profile under saturating load (py-spy, set-up C)", ""]
+    lines = [
+        "# Sidecar profile under saturating load (py-spy, set-up C)",
+        "",
+        "Samples of the sidecar's threads while on CPU. `Handle._run` as its own",
+        "frame is native work started by the event loop (gRPC's Cython callbacks,",
+        "task steps); `Thread.run` is gRPC's completion-queue poller thread; both",
+        "are there in the no-op server too. Product frames are under `extproc/`.",
+        "",
+    ]
     for workload, tables in spots.items():
         for title, rows in tables.items():
             lines += [f"## {workload}: {title.replace('_', ' ')}", ""]
