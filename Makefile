@@ -28,8 +28,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check extproc tests
-	$(VENV)/bin/ruff format --check extproc tests
+	$(VENV)/bin/ruff check extproc tests bench scripts
+	$(VENV)/bin/ruff format --check extproc tests bench scripts
 	$(VENV)/bin/mypy extproc
 
 # What the sidecar costs each call, against Envoy alone and a no-op ext_proc

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,15 @@ class RuleWindow:
 
     def __str__(self) -> str:
         return f"{self.rule}/{self.window}"
+
+    def data(self) -> dict[str, str | int]:
+        """The window as event data (dataclasses.asdict deep-copies, slowly)."""
+        return {
+            "rule": self.rule,
+            "window": self.window,
+            "limit_type": self.limit_type,
+            "charged": self.charged,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +115,7 @@ class UsageEvent:
             "estimate_tokens": self.estimate_tokens,
             "charged_tokens": self.charged_tokens,
             "cost": cost,
-            "windows": [asdict(window) for window in self.windows],
+            "windows": [window.data() for window in self.windows],
             "latency_ms": round(self.latency_ms, 3),
             "rules_revision": self.rules_revision,
             "reason": self.reason,
