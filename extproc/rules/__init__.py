@@ -1,11 +1,15 @@
-"""Consumers and quota rules: the schema, the loader and the active snapshot."""
+"""Consumers, quota rules and rate limits: schema, loader and active snapshot."""
 
 from extproc.rules.model import (
     ApiKey,
     Consumer,
     FailurePolicy,
     LimitType,
+    Mode,
     QuotaRule,
+    RateLimit,
+    RateMeasure,
+    RateUnit,
     RuleSet,
     key_hash,
 )
@@ -15,7 +19,11 @@ __all__ = [
     "Consumer",
     "FailurePolicy",
     "LimitType",
+    "Mode",
     "QuotaRule",
+    "RateLimit",
+    "RateMeasure",
+    "RateUnit",
     "RuleSet",
     "key_hash",
 ]

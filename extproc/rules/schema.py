@@ -19,17 +19,31 @@ from typing import NamedTuple, TypeVar
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from extproc.errors import RuleProblem
-from extproc.rules.model import ApiKey, FailurePolicy, LimitType, QuotaRule
+from extproc.rules.model import (
+    ApiKey,
+    FailurePolicy,
+    LimitType,
+    Mode,
+    QuotaRule,
+    RateLimit,
+    RateMeasure,
+    RateUnit,
+    TokenCount,
+)
 from extproc.windows import Cycle
 
 API_VERSION = "extproc/v1"
 CONSUMER = "Consumer"
 QUOTA_RULE = "QuotaRule"
+RATE_LIMIT = "RateLimit"
+KINDS = (CONSUMER, QUOTA_RULE, RATE_LIMIT)
 
 # Defaults of optional QuotaRule fields; docs/rules.md lists the same table.
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 DEFAULT_WEEK_START = "monday"
 DEFAULT_FAILURE_POLICY = FailurePolicy.CLOSED
+DEFAULT_MODE = Mode.ENFORCE
+DEFAULT_TOKENS = TokenCount.TOTAL
 
 WEEKDAYS = (
     "monday",
@@ -102,7 +116,16 @@ class RuleManifest:
     name_site: Site
 
 
-Manifest = ConsumerManifest | RuleManifest
+@dataclass(frozen=True, slots=True)
+class RateLimitManifest:
+    """A valid RateLimit document."""
+
+    limit: RateLimit
+    binding: Binding
+    name_site: Site
+
+
+Manifest = ConsumerManifest | RuleManifest | RateLimitManifest
 
 
 @cache
@@ -264,14 +287,16 @@ class Document:
         return Binding(tuple(names), selector, self.site(node, path))
 
     def quota(self, node: Node, path: str) -> int | None:
+        """A positive amount (a quota, a limit's amount) that Lua counts exactly."""
         value = self.integer(node, path)
         if value is None:
             return None
+        what = path.rsplit(".", 1)[-1]
         if value <= 0:
-            self.fail(node, path, f"quota must be a positive integer, got {value}")
+            self.fail(node, path, f"{what} must be a positive integer, got {value}")
             return None
         if value > MAX_QUOTA:
-            self.fail(node, path, f"quota above the supported maximum {MAX_QUOTA}")
+            self.fail(node, path, f"{what} above the supported maximum {MAX_QUOTA}")
             return None
         return value
 
@@ -365,11 +390,11 @@ def parse_document(doc: Document, root: Node) -> Manifest | None:
     if version is not None and version != API_VERSION:
         message = f"unsupported apiVersion '{version}' (expected {API_VERSION})"
         doc.fail(top.nodes["apiVersion"], "apiVersion", message)
-    kind = top.read("kind", doc.choice((CONSUMER, QUOTA_RULE)))
+    kind = top.read("kind", doc.choice(KINDS))
     doc.kind = kind
     if kind is None or "metadata" not in top or "spec" not in top:
         return None
-    parse = parse_consumer if kind == CONSUMER else parse_rule
+    parse = _PARSERS[kind]
     before = len(doc.problems)
     manifest = parse(doc, top.nodes["metadata"], top.nodes["spec"])
     return manifest if len(doc.problems) == before else None
@@ -430,7 +455,8 @@ LIMIT_TYPES = tuple(limit.value for limit in LimitType)
 CYCLES = tuple(cycle.value for cycle in Cycle)
 FAILURE_POLICIES = tuple(policy.value for policy in FailurePolicy)
 RULE_REQUIRED = ("limitType", "quota", "cycle", "consumers")
-RULE_OPTIONAL = ("timeZone", "weekStart", "models", "failurePolicy")
+RULE_OPTIONAL = ("timeZone", "weekStart", "models", "failurePolicy", "mode")
+MODES = tuple(mode.value for mode in Mode)
 
 
 def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
@@ -457,9 +483,10 @@ def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
     policy = spec.get(
         "failurePolicy", doc.choice(FAILURE_POLICIES), DEFAULT_FAILURE_POLICY.value
     )
+    mode = spec.get("mode", doc.choice(MODES), DEFAULT_MODE.value)
     if limit is None or quota is None or cycle is None or zone is None:
         return None
-    if week is None or models is None or policy is None:
+    if week is None or models is None or policy is None or mode is None:
         return None
     return QuotaRule(
         name=name,
@@ -470,4 +497,82 @@ def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
         week_start=WEEKDAYS.index(week),
         models=tuple(models),
         failure_policy=FailurePolicy(policy),
+        mode=Mode(mode),
     )
+
+
+RATE_MEASURES = tuple(measure.value for measure in RateMeasure)
+RATE_UNITS = tuple(unit.value for unit in RateUnit)
+TOKEN_COUNTS = tuple(count.value for count in TokenCount)
+RATE_REQUIRED = ("limit", "amount", "consumers")
+RATE_OPTIONAL = ("unit", "tokens", "models", "mode", "failurePolicy")
+
+
+def parse_rate_limit(doc: Document, meta: Node, spec: Node) -> Manifest | None:
+    metadata = doc.mapping(meta, "metadata", ("name",), ())
+    fields = doc.mapping(spec, "spec", RATE_REQUIRED, RATE_OPTIONAL)
+    if metadata is None or fields is None:
+        return None
+    name = metadata.read("name", doc.read_name)
+    limit = rate_limit_fields(doc, fields, spec, name or "")
+    doc.binding = fields.read("consumers", doc.binding_of)
+    if name is None or limit is None or doc.binding is None:
+        return None
+    site = metadata.site("name")
+    return RateLimitManifest(limit=limit, binding=doc.binding, name_site=site)
+
+
+def rate_limit_fields(
+    doc: Document, spec: Fields, node: Node, name: str
+) -> RateLimit | None:
+    """The RateLimit that `spec` describes; every field is read, to report all."""
+    measure = spec.read("limit", doc.choice(RATE_MEASURES))
+    amount = spec.read("amount", doc.quota)
+    unit = spec.get("unit", doc.choice(RATE_UNITS), None)
+    tokens = spec.get("tokens", doc.choice(TOKEN_COUNTS), DEFAULT_TOKENS.value)
+    models = spec.get("models", doc.patterns, list[str]())
+    mode = spec.get("mode", doc.choice(MODES), DEFAULT_MODE.value)
+    policy = spec.get(
+        "failurePolicy", doc.choice(FAILURE_POLICIES), DEFAULT_FAILURE_POLICY.value
+    )
+    if measure is None:
+        return None
+    if not rate_fields_agree(doc, spec, node, RateMeasure(measure)):
+        return None
+    if amount is None or tokens is None or models is None:
+        return None
+    if mode is None or policy is None:
+        return None
+    return RateLimit(
+        name=name,
+        measure=RateMeasure(measure),
+        amount=amount,
+        unit=RateUnit(unit) if unit is not None else None,
+        models=tuple(models),
+        tokens=TokenCount(tokens),
+        mode=Mode(mode),
+        failure_policy=FailurePolicy(policy),
+    )
+
+
+def rate_fields_agree(
+    doc: Document, spec: Fields, node: Node, measure: RateMeasure
+) -> bool:
+    """A unit is needed exactly when the limit has a window; `tokens` only when
+    it counts tokens."""
+    problems = len(doc.problems)
+    if measure is RateMeasure.CONCURRENT and "unit" in spec:
+        doc.problems.append(spec.site("unit").problem("a concurrent limit has no unit"))
+    if measure is not RateMeasure.CONCURRENT and "unit" not in spec:
+        doc.fail(node, join(spec.path, "unit"), "missing required field")
+    if measure is not RateMeasure.TOKENS and "tokens" in spec:
+        message = f"only a tokens limit counts tokens, not a {measure} limit"
+        doc.problems.append(spec.site("tokens").problem(message))
+    return len(doc.problems) == problems
+
+
+_PARSERS = {
+    CONSUMER: parse_consumer,
+    QUOTA_RULE: parse_rule,
+    RATE_LIMIT: parse_rate_limit,
+}
