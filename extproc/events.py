@@ -37,6 +37,8 @@ class UsageEvent:
     latency_ms: float = 0.0
     rules_revision: str = ""
     reason: str = ""  # why the call was refused or cut, in words
+    # Shadow rules and limits that had no room for the call, which they admit.
+    shadow_refusals: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, str | int | float | bool]:
         """Flat fields for a log line."""
@@ -45,6 +47,7 @@ class UsageEvent:
         flat.update(usage)
         flat["decision"] = str(self.decision)
         flat["windows"] = ",".join(self.windows)
+        flat["shadow_refusals"] = ",".join(self.shadow_refusals)
         flat["latency_ms"] = round(self.latency_ms, 3)
         return flat
 
