@@ -460,16 +460,33 @@ MODES = tuple(mode.value for mode in Mode)
 
 
 def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
-    metadata = doc.mapping(meta, "metadata", ("name",), ())
-    fields = doc.mapping(spec, "spec", RULE_REQUIRED, RULE_OPTIONAL)
+    read = parse_bound(
+        doc,
+        (meta, spec),
+        (RULE_REQUIRED, RULE_OPTIONAL),
+        lambda fields, name: rule_fields(doc, fields, name),
+    )
+    return RuleManifest(*read) if read is not None else None
+
+
+def parse_bound(
+    doc: Document,
+    nodes: tuple[Node, Node],
+    keys: tuple[tuple[str, ...], tuple[str, ...]],
+    read_spec: Callable[[Fields, str], T | None],
+) -> tuple[T, Binding, Site] | None:
+    """A document that binds consumers (QuotaRule, RateLimit): its spec read by
+    `read_spec`, its binding and its name's site; every field is read."""
+    metadata = doc.mapping(nodes[0], "metadata", ("name",), ())
+    fields = doc.mapping(nodes[1], "spec", *keys)
     if metadata is None or fields is None:
         return None
     name = metadata.read("name", doc.read_name)
-    rule = rule_fields(doc, fields, name or "")
+    value = read_spec(fields, name or "")
     doc.binding = fields.read("consumers", doc.binding_of)
-    if name is None or rule is None or doc.binding is None:
+    if name is None or value is None or doc.binding is None:
         return None
-    return RuleManifest(rule=rule, binding=doc.binding, name_site=metadata.site("name"))
+    return value, doc.binding, metadata.site("name")
 
 
 def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
@@ -509,17 +526,13 @@ RATE_OPTIONAL = ("unit", "tokens", "models", "mode", "failurePolicy")
 
 
 def parse_rate_limit(doc: Document, meta: Node, spec: Node) -> Manifest | None:
-    metadata = doc.mapping(meta, "metadata", ("name",), ())
-    fields = doc.mapping(spec, "spec", RATE_REQUIRED, RATE_OPTIONAL)
-    if metadata is None or fields is None:
-        return None
-    name = metadata.read("name", doc.read_name)
-    limit = rate_limit_fields(doc, fields, spec, name or "")
-    doc.binding = fields.read("consumers", doc.binding_of)
-    if name is None or limit is None or doc.binding is None:
-        return None
-    site = metadata.site("name")
-    return RateLimitManifest(limit=limit, binding=doc.binding, name_site=site)
+    read = parse_bound(
+        doc,
+        (meta, spec),
+        (RATE_REQUIRED, RATE_OPTIONAL),
+        lambda fields, name: rate_limit_fields(doc, fields, spec, name),
+    )
+    return RateLimitManifest(*read) if read is not None else None
 
 
 def rate_limit_fields(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,7 @@ import redis.asyncio as aioredis
 
 from extproc.errors import StoreUnavailable
 from extproc.store.keys import KeySpace
-from extproc.store.quota_store import Charge, Increment, QuotaStore, StoreTimings
+from extproc.store.quota_store import Charge, Increment, QuotaStore
 from extproc.windows import Cycle, window_at
 from tests.harness.processes import RedisServer
 from tests.harness.rules import quota
@@ -24,13 +23,6 @@ WEEKLY = quota("weekly", 5000, Cycle.WEEK)
 
 def charge(rule=DAILY, amount: int = 100, now: datetime = NOW) -> Charge:
     return Charge(rule, window_at(now, rule.cycle, rule.zone), amount)
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[QuotaStore]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield QuotaStore(client, KeySpace("t"), StoreTimings(hold_s=60))
-    await client.aclose()
 
 
 async def counter(store: QuotaStore, rule=DAILY, consumer: str = "alice") -> dict:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis.asyncio as aioredis
 
 from extproc.rules.model import Mode, RateLimit, RateMeasure, RateUnit
 from extproc.sliding import SlidingWindow
 from extproc.store.keys import KeySpace
-from extproc.store.quota_store import Charge, QuotaStore, RateCharge, StoreTimings
+from extproc.store.quota_store import Charge, QuotaStore, RateCharge
 from extproc.windows import window_at
 from tests.harness.rules import quota
 
@@ -34,13 +32,6 @@ def rate(limit: RateLimit, amount: int = 1, now: datetime = NOW) -> RateCharge:
 
 def daily(amount: int) -> Charge:
     return Charge(DAILY, window_at(NOW, DAILY.cycle, DAILY.zone), amount)
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[QuotaStore]:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    yield QuotaStore(client, KeySpace("t"), StoreTimings(hold_s=60))
-    await client.aclose()
 
 
 async def admit_all(
