@@ -13,8 +13,9 @@ from extproc.store.quota_store import Charge, QuotaStore, RateCharge
 from extproc.windows import window_at
 from tests.harness.rules import quota
 
-# Redis expires keys on its own clock, so test instants stay near the real time.
-MINUTE = datetime.now(UTC).replace(second=0, microsecond=0)
+# Redis expires keys on its own clock: test instants lie a little ahead of the
+# real time (10 min, longer than any test run), so no key has expired on arrival.
+MINUTE = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=10)
 # 30 s into a minute: a sliding minute still covers half of the previous one.
 NOW = MINUTE + timedelta(seconds=30)
 RPM = RateLimit("rpm", RateMeasure.REQUESTS, 10, RateUnit.MINUTE)
