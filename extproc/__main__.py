@@ -1,5 +1,5 @@
 """`python -m extproc` runs the command line, as the `extproc` script does."""
 
-from extproc.cli import main
+from extproc.cli import run
 
-main()
+run()

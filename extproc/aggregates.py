@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 from extproc.apis.usage import Usage
-from extproc.call import Call
+from extproc.call import Call, call_cost
 from extproc.events import Decision
 from extproc.store.keys import KeySpace
 from extproc.store.quota_store import Increment
@@ -109,7 +109,9 @@ class UsageAggregates:
             rules = tuple(charge.rule.name for charge in call.charges)
             cell = Cell(str(call.status), rules, model)
             at = call.admitted_at or now
-            return self.increments(call.consumer.name, at, cell, _settled(usage))
+            counts = _settled(usage)
+            counts[Metric.COST_MICROS] = call_cost(call, usage) or 0
+            return self.increments(call.consumer.name, at, cell, counts)
         refusal = _refused_by(call)
         if call.decision is Decision.REFUSED and refusal is not None:
             cell = Cell(str(call.status), (refusal,), model)

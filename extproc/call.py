@@ -11,21 +11,24 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from extproc.apis import ApiShape, LlmRequest, Usage, UsageExtractor
-from extproc.events import Decision, UsageEvent
+from extproc.cost import cost_micros, micros_text
+from extproc.events import Decision, RuleWindow, UsageEvent
+from extproc.metering import Meter, counted
 from extproc.rules.model import (
     Consumer,
     FailurePolicy,
+    LimitType,
     Mode,
+    Price,
     QuotaRule,
     RateLimit,
     RateMeasure,
     RuleSet,
-    TokenCount,
 )
 from extproc.sliding import SlidingWindow
 from extproc.store.quota_store import (
@@ -48,6 +51,8 @@ class Call:
     shape: ApiShape | None = None
     request: LlmRequest | None = None
     charges: tuple[Charge, ...] = ()
+    meters: tuple[Meter, ...] = ()  # one per charge, in the same order
+    price: Price | None = None  # what the call's cost is reported in
     rates: tuple[RateCharge, ...] = ()
     admission: Admission | None = None
     admitted_at: datetime | None = None  # the instant that chose the windows
@@ -65,13 +70,32 @@ class Call:
 
 
 def plan_charges(
-    rules: tuple[QuotaRule, ...], amount: int, now: datetime
+    meters: Iterable[Meter], request: LlmRequest, now: datetime
 ) -> tuple[Charge, ...]:
-    """The estimate put on the current window of every rule."""
+    """Each rule's estimate, in its unit, put on the rule's current window."""
     return tuple(
-        Charge(rule, window_at(now, rule.cycle, rule.zone, rule.week_start), amount)
-        for rule in rules
+        Charge(
+            meter.rule,
+            window_at(now, meter.rule.cycle, meter.rule.zone, meter.rule.week_start),
+            meter.estimate(request),
+        )
+        for meter in meters
     )
+
+
+def settled_charges(call: Call, usage: Usage) -> tuple[Charge, ...]:
+    """Each rule's actual charge, in its unit, replacing the estimate."""
+    return tuple(
+        Charge(charge.rule, charge.window, meter.actual(usage, call.status))
+        for charge, meter in zip(call.charges, call.meters, strict=True)
+    )
+
+
+def call_cost(call: Call, usage: Usage) -> int | None:
+    """The call's cost in micro-units of `call.price`; None when unpriced."""
+    if call.price is None:
+        return None
+    return cost_micros(usage, call.price)
 
 
 def plan_rates(
@@ -98,11 +122,9 @@ def rate_amount(limit: RateLimit, usage: Usage) -> int:
     """The amount a call puts on `limit`, given its (estimated or actual) usage."""
     if limit.measure is not RateMeasure.TOKENS:
         return 1
-    if limit.tokens is TokenCount.INPUT:
-        return usage.input_tokens
-    if limit.tokens is TokenCount.OUTPUT:
-        return usage.output_tokens
-    return usage.total_tokens
+    return counted(
+        limit.counts, usage.total_tokens, usage.input_tokens, usage.output_tokens
+    )
 
 
 def settled_rates(
@@ -141,38 +163,64 @@ def final_usage(call: Call) -> Usage:
     )
 
 
-def quota_headers(counter: CounterState, now: datetime) -> Mapping[str, str]:
-    """OpenAI-style rate-limit headers for the tightest quota of a call."""
-    reset = counter.window.seconds_until_end(now)
-    return {
-        "x-ratelimit-limit-tokens": str(counter.limit),
-        "x-ratelimit-remaining-tokens": str(counter.remaining),
-        "x-ratelimit-reset-tokens": duration_text(reset),
-    }
+# Header suffix of each limit type: OpenAI's own for tokens and requests.
+_HEADER_UNITS = {
+    LimitType.TOKEN: "tokens",
+    LimitType.REQUESTS: "requests",
+    LimitType.COST: "cost",
+}
+
+
+def quota_headers(counters: Iterable[CounterState], now: datetime) -> Mapping[str, str]:
+    """OpenAI-style rate-limit headers: per unit, the quota with least left.
+
+    Cost is written as a decimal amount of the rule's currency.
+    """
+    tightest: dict[LimitType, CounterState] = {}
+    for counter in counters:
+        kind = counter.rule.limit_type
+        if kind not in tightest or counter.remaining < tightest[kind].remaining:
+            tightest[kind] = counter
+    headers: dict[str, str] = {}
+    for kind, counter in tightest.items():
+        unit = _HEADER_UNITS[kind]
+        headers[f"x-ratelimit-limit-{unit}"] = amount_text(kind, counter.limit)
+        remaining = amount_text(kind, counter.remaining)
+        headers[f"x-ratelimit-remaining-{unit}"] = remaining
+        reset = duration_text(counter.window.seconds_until_end(now))
+        headers[f"x-ratelimit-reset-{unit}"] = reset
+    return headers
+
+
+def amount_text(kind: LimitType, amount: int) -> str:
+    """A counter amount as clients read it: micro-units become a decimal."""
+    return micros_text(amount) if kind is LimitType.COST else str(amount)
 
 
 def rate_headers(admission: Admission, now: datetime) -> dict[str, str]:
-    """OpenAI-style headers from the enforced quota or limit with the least left
-    (or the one that refused): requests from requests limits, tokens from quotas
-    and token limits."""
-    enforced = [r for r in admission.rates if r.limit.mode is Mode.ENFORCE]
-    requests = [r for r in enforced if r.limit.measure is RateMeasure.REQUESTS]
-    tokens = [r for r in enforced if r.limit.measure is RateMeasure.TOKENS]
-    refused = admission.rate_refused_by
-    headers: dict[str, str] = {}
-    if requests:
-        tightest = refused if refused in requests else min(requests, key=_left)
-        headers |= _rate_state_headers(tightest, "requests")
-    counter = admission.tightest()
-    token_limit = refused if refused in tokens else min(tokens, key=_left, default=None)
-    if token_limit is not None and (
-        refused is token_limit
-        or counter is None
-        or (admission.refused_by is None and token_limit.remaining < counter.remaining)
+    """OpenAI-style headers for a call: per unit, the enforced quota or rate
+    limit with the least left, or the one that refused the call."""
+    refused = admission.refused_by
+    enforced = [c for c in admission.counters if c.rule.mode is Mode.ENFORCE]
+    headers = dict(quota_headers((refused,) if refused else enforced, now))
+    if refused is not None:
+        return headers
+    for unit, measure in (
+        ("requests", RateMeasure.REQUESTS),
+        ("tokens", RateMeasure.TOKENS),
     ):
-        headers |= _rate_state_headers(token_limit, "tokens")
-    elif counter is not None:
-        headers |= quota_headers(counter, now)
+        states = [
+            r
+            for r in admission.rates
+            if r.limit.mode is Mode.ENFORCE and r.limit.measure is measure
+        ]
+        if not states:
+            continue
+        rate_refused = admission.rate_refused_by
+        state = rate_refused if rate_refused in states else min(states, key=_left)
+        shown = headers.get(f"x-ratelimit-remaining-{unit}")
+        if state is rate_refused or shown is None or state.remaining < int(shown):
+            headers |= _rate_state_headers(state, unit)
     return headers
 
 
@@ -199,8 +247,11 @@ def duration_text(seconds: int) -> str:
     return f"{secs}s"
 
 
-def usage_event(call: Call, usage: Usage, time_text: str) -> UsageEvent:
-    """The call's usage event, built once it is decided or finished."""
+def usage_event(
+    call: Call, usage: Usage, time_text: str, charged: tuple[Charge, ...] = ()
+) -> UsageEvent:
+    """The call's usage event, built once it is decided or finished; `charged`
+    are the amounts its settlement puts on each rule."""
     request = call.request
     return UsageEvent(
         id=call.request_id,
@@ -211,10 +262,15 @@ def usage_event(call: Call, usage: Usage, time_text: str) -> UsageEvent:
         model=request.model if request else "",
         stream=request.stream if request else False,
         status=call.status,
-        windows=tuple(f"{c.rule.name}/{c.window.id}" for c in call.charges),
+        windows=tuple(
+            RuleWindow(c.rule.name, c.window.id, str(c.rule.limit_type), c.amount)
+            for c in charged
+        ),
         estimate_tokens=request.estimated_tokens if request else 0,
         usage=usage,
         charged_tokens=usage.total_tokens if call.reserved else 0,
+        cost_micros=call_cost(call, usage),
+        currency=call.price.currency if call.price else "",
         latency_ms=(time.monotonic() - call.started) * 1000,
         rules_revision=call.rules.revision,
         reason=call.reason,

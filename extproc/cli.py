@@ -1,15 +1,21 @@
-"""The `extproc` command: serve, and the tools operators run beside it."""
+"""The `extproc` command line: one subcommand per task.
+
+Every subcommand's parser sets `handler`, a function of the parsed arguments
+that returns the exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from extproc import logs
 from extproc.admin.commands import add_admin_commands
+from extproc.errors import RulesError
+from extproc.rules.commands import add_rules_commands
 from extproc.settings import Settings, SettingsError
 
 
@@ -18,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="extproc",
         description="Per-consumer token quotas for LLM traffic behind Envoy.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(commands)
+    add_rules_commands(commands)
     add_admin_commands(commands)
     return parser
 
@@ -34,12 +41,12 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.add_argument("--redis-url", help="Redis URL (REDIS_URL)")
     serve.add_argument("--host", help="ext_proc listen address (EXTPROC_HOST)")
     serve.add_argument("--port", type=int, help="ext_proc port (EXTPROC_PORT)")
+    serve.add_argument("--admin-port", type=int, help="admin port (EXTPROC_ADMIN_PORT)")
     serve.add_argument("--log-format", choices=["auto", "json", "console"])
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from extproc.errors import RulesError
     from extproc.server import serve_forever
 
     try:
@@ -48,6 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
             redis_url=args.redis_url,
             host=args.host,
             port=args.port,
+            admin_port=args.admin_port,
             log_format=args.log_format,
         )
     except SettingsError as exc:
@@ -57,14 +65,19 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve_forever(settings))
     except RulesError as exc:
-        print(
-            f"extproc: the rules in {settings.rules_dir} were refused:", file=sys.stderr
-        )
-        print(str(exc), file=sys.stderr)
+        print(f"extproc: rules refused in {settings.rules_dir}:", file=sys.stderr)
+        print(exc.render(), file=sys.stderr)
         return 2
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one subcommand and returns its exit status."""
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+def run() -> None:
+    """The console script's entry point."""
+    sys.exit(main())

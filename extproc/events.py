@@ -1,11 +1,28 @@
-"""One usage event per call: the record that logs, streams and audits share."""
+"""Events: one usage record per call, threshold alerts and price warnings.
+
+Every event is a CloudEvents 1.0 JSON object (docs/events.md). The stream
+entry holds it whole in the `event` field, beside a few flat fields for
+readers that filter without parsing; the log line carries the same record.
+"""
 
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from extproc.apis.usage import Usage
+
+if TYPE_CHECKING:
+    from extproc.metering import Unpriced
+    from extproc.store.quota_store import Crossing
+
+SPEC_VERSION = "1.0"
+SOURCE = "/extproc"
+USAGE_TYPE = "dev.extproc.usage.v1"
+THRESHOLD_TYPE = "dev.extproc.quota.threshold.v1"
+PRICE_UNKNOWN_TYPE = "dev.extproc.price.unknown.v1"
 
 
 class Decision(enum.StrEnum):
@@ -16,6 +33,19 @@ class Decision(enum.StrEnum):
     UNAVAILABLE = "unavailable"  # Redis could not be reached: 503
     UNCOUNTED = "uncounted"  # admitted without counting (fail-open rules)
     UNMETERED = "unmetered"  # no rule applies, or the path is not an LLM call
+
+
+@dataclass(frozen=True, slots=True)
+class RuleWindow:
+    """One rule's window that a call was charged on, and by how much."""
+
+    rule: str
+    window: str  # the window id: its first local date, YYYYMMDD
+    limit_type: str  # token, cost or requests: the unit of `charged`
+    charged: int  # tokens, micro-units of the rule's currency, or requests
+
+    def __str__(self) -> str:
+        return f"{self.rule}/{self.window}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,33 +60,127 @@ class UsageEvent:
     model: str = ""
     stream: bool = False
     status: int = 0  # HTTP status the client got (0: the call never finished)
-    windows: tuple[str, ...] = ()  # "rule/window-id" for every rule charged
+    windows: tuple[RuleWindow, ...] = ()  # every rule charged
     estimate_tokens: int = 0  # what admission reserved
     usage: Usage = field(default_factory=Usage)
     charged_tokens: int = 0
+    cost_micros: int | None = None  # None: no price known for the model
+    currency: str = ""
     latency_ms: float = 0.0
     rules_revision: str = ""
     reason: str = ""  # why the call was refused or cut, in words
     # Shadow rules and limits that had no room for the call, which they admit.
     shadow_refusals: tuple[str, ...] = ()
 
-    def fields(self) -> dict[str, str | int | float | bool]:
+    def fields(self) -> dict[str, str | int | float | bool | None]:
         """Flat fields for a log line."""
         flat = asdict(self)
         usage = flat.pop("usage")
         flat.update(usage)
         flat["decision"] = str(self.decision)
-        flat["windows"] = ",".join(self.windows)
+        flat["windows"] = ",".join(str(window) for window in self.windows)
         flat["shadow_refusals"] = ",".join(self.shadow_refusals)
         flat["latency_ms"] = round(self.latency_ms, 3)
         return flat
 
+    def data(self) -> dict[str, Any]:
+        """The CloudEvent's `data`: the call's record, nested."""
+        usage = self.usage
+        cost = None
+        if self.cost_micros is not None:
+            cost = {"micros": self.cost_micros, "currency": self.currency}
+        return {
+            "decision": str(self.decision),
+            "status": self.status,
+            "api": self.api,
+            "model": self.model,
+            "stream": self.stream,
+            "tokens": {
+                "input": usage.input_tokens,
+                "output": usage.output_tokens,
+                "total": usage.total_tokens,
+                "cached_input": usage.cached_input_tokens,
+                "cache_write_input": usage.cache_write_input_tokens,
+                "reasoning": usage.reasoning_tokens,
+            },
+            "estimated": usage.estimated,
+            "estimate_tokens": self.estimate_tokens,
+            "charged_tokens": self.charged_tokens,
+            "cost": cost,
+            "windows": [asdict(window) for window in self.windows],
+            "latency_ms": round(self.latency_ms, 3),
+            "rules_revision": self.rules_revision,
+            "reason": self.reason,
+            "shadow_refusals": list(self.shadow_refusals),
+        }
+
     def stream_entry(self) -> dict[str, str]:
-        """Fields for the Redis stream, where every value is a string."""
-        return {name: _text(value) for name, value in self.fields().items()}
+        """The call's CloudEvent as a Redis stream entry."""
+        envelope = cloud_event(USAGE_TYPE, self.id, self.time, self.consumer)
+        flat = {"decision": str(self.decision), "status": str(self.status)}
+        return stream_entry(envelope, self.data(), flat)
 
 
-def _text(value: str | int | float | bool) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def cloud_event(kind: str, event_id: str, time: str, subject: str) -> dict[str, Any]:
+    """A CloudEvents 1.0 envelope (JSON format) without its data."""
+    return {
+        "specversion": SPEC_VERSION,
+        "id": event_id,
+        "source": SOURCE,
+        "type": kind,
+        "time": time,
+        "subject": subject,
+        "datacontenttype": "application/json",
+    }
+
+
+def stream_entry(
+    envelope: dict[str, Any], data: dict[str, Any], flat: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Stream fields: type and subject flat, the whole event as JSON in `event`."""
+    event = json.dumps({**envelope, "data": data}, separators=(",", ":"))
+    return {
+        "type": envelope["type"],
+        "subject": envelope["subject"],
+        **(flat or {}),
+        "event": event,
+    }
+
+
+def threshold_entry(consumer: str, crossing: Crossing, time: str) -> dict[str, str]:
+    """The stream entry of a threshold crossing; its id names the rule, window
+    and percent, so a reader can also deduplicate by it."""
+    rule = crossing.rule
+    event_id = f"{consumer}/{rule.name}/{crossing.window.id}/{crossing.percent}"
+    data = {
+        "rule": rule.name,
+        "window": crossing.window.id,
+        "window_start": crossing.window.start.isoformat(),
+        "window_end": crossing.window.end.isoformat(),
+        "limit_type": str(rule.limit_type),
+        "currency": rule.currency,
+        "threshold_percent": crossing.percent,
+        "used": crossing.used,
+        "limit": crossing.limit,
+    }
+    envelope = cloud_event(THRESHOLD_TYPE, event_id, time, consumer)
+    return stream_entry(envelope, data, {"rule": rule.name})
+
+
+def price_unknown_entry(
+    consumer: str, request_id: str, unpriced: Unpriced, time: str
+) -> dict[str, str]:
+    """The stream entry warning that a cost rule met a model without a price."""
+    rule = unpriced.rule
+    data = {
+        "rule": rule.name,
+        "model": unpriced.model,
+        "currency": rule.currency,
+        "policy": str(rule.unknown_price),
+        "default_price": unpriced.default_price,
+        "request_id": request_id,
+    }
+    envelope = cloud_event(
+        PRICE_UNKNOWN_TYPE, f"{request_id}/{rule.name}", time, consumer
+    )
+    return stream_entry(envelope, data, {"rule": rule.name})

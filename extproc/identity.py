@@ -11,8 +11,9 @@ from collections.abc import Mapping
 
 from extproc.rules.model import Consumer, RuleSet
 
-# Where clients put their key, in order of preference.
-KEY_HEADERS = ("authorization", "x-api-key", "api-key")
+# Where clients put their key, in order of preference: OpenAI's bearer token,
+# Anthropic's x-api-key, Azure OpenAI's api-key and Google's x-goog-api-key.
+KEY_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 
 # The header that tells the upstream (and Envoy's access log) who called; a
 # client-sent value is always replaced by the verified consumer.

@@ -10,8 +10,8 @@ runs from a `finally`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,29 +20,33 @@ import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
-from extproc import replies
+from extproc import metering, replies
 from extproc.aggregates import UsageAggregates
 from extproc.apis import shape_for_body, shape_for_path
 from extproc.apis.usage import Usage
 from extproc.call import (
     Call,
     all_fail_open,
+    amount_text,
     final_usage,
     plan_charges,
     plan_rates,
     rate_headers,
+    settled_charges,
     settled_rates,
     usage_event,
 )
 from extproc.clock import Clock, system_clock
 from extproc.errors import BadRequest, StoreUnavailable
-from extproc.events import Decision
+from extproc.events import Decision, UsageEvent, price_unknown_entry
 from extproc.identity import CONSUMER_HEADER, STRIPPED_HEADERS, identify
-from extproc.rules.model import QuotaRule, RateLimit, RateMeasure
+from extproc.metrics import Metrics
+from extproc.rules.model import LimitType, QuotaRule, RateLimit, RateMeasure
 from extproc.rules.source import RuleSource
 from extproc.settlement import Settler
 from extproc.store.quota_store import (
     Admission,
+    Charge,
     CounterState,
     QuotaStore,
     RateCharge,
@@ -75,8 +79,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         settler: Settler,
         default_output_tokens: int,
         clock: Clock = system_clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self._rules = rules
+        self._metrics = metrics or Metrics()
         self._store = store
         self._settler = settler
         self._default_output = default_output_tokens
@@ -91,7 +97,11 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         call = Call(rules=self._rules.current())
         try:
             async for message in request_iterator:
-                yield await self._answer(call, message)
+                started = time.perf_counter()
+                reply = await self._answer(call, message)
+                kind = message.WhichOneof("request")
+                self._metrics.message(kind, time.perf_counter() - started)
+                yield reply
         except Exception:
             # A bug must cost one request (Envoy answers it 500), not the server.
             log.exception("stream_failed", id=call.request_id)
@@ -180,7 +190,14 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         if not rules and not limits:
             return None  # no quota or limit applies to this model: unmetered
         now = self._clock()
-        charges = plan_charges(rules, call.request.estimated_tokens, now)
+        plan = metering.plan(rules, call.request.model, call.rules.pricing, now)
+        self._warn_unpriced(call, plan)
+        if plan.refused_by is not None:
+            return self._refuse_unpriced(call, plan.refused_by)
+        call.meters, call.price = plan.meters, plan.price()
+        if call.price is None:
+            call.price = call.rules.pricing.find(call.request.model, now)
+        charges = plan_charges(plan.meters, call.request, now)
         rates = plan_rates(limits, call.request, now)
         try:
             admission = await self._store.reserve(
@@ -193,11 +210,46 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         call.admission, call.admitted_at = admission, now
         if admission.admitted:
             call.decision = Decision.ADMITTED
+            self._metrics.reserve(call.request.estimated_tokens)
             return None
         call.charges, call.rates = (), ()
         if admission.refused_by is not None:
-            return self._refuse_quota(call, admission)
+            return self._refuse_quota(call, admission, charges)
         return self._refuse_rate(call, admission, rates)
+
+    def _warn_unpriced(self, call: Call, plan: metering.Plan) -> None:
+        """Say every time a cost rule met a model it has no price for: in the
+        log and as a warning event on the stream."""
+        if not plan.unpriced:
+            return
+        assert call.consumer is not None
+        now_text = self._clock().isoformat()
+        entries = []
+        for unpriced in plan.unpriced:
+            log.warning(
+                "price_unknown",
+                id=call.request_id,
+                rule=unpriced.rule.name,
+                model=unpriced.model,
+                policy=str(unpriced.rule.unknown_price),
+            )
+            entries.append(
+                price_unknown_entry(
+                    call.consumer.name, call.request_id, unpriced, now_text
+                )
+            )
+        self._settler.publish(entries)
+
+    def _refuse_unpriced(self, call: Call, rule: QuotaRule) -> pb.ProcessingResponse:
+        assert call.request is not None
+        message = (
+            f"No {rule.currency} price is configured for model "
+            f"'{call.request.model}', and cost quota '{rule.name}' refuses "
+            "unpriced models."
+        )
+        return self._refuse_now(
+            call, Decision.REFUSED, 403, message, "model_not_priced", "model"
+        )
 
     def _store_unavailable(
         self,
@@ -220,12 +272,15 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             headers={"retry-after": "1"},
         )
 
-    def _refuse_quota(self, call: Call, admission: Admission) -> pb.ProcessingResponse:
+    def _refuse_quota(
+        self, call: Call, admission: Admission, charges: tuple[Charge, ...]
+    ) -> pb.ProcessingResponse:
         counter = admission.refused_by
         assert counter is not None and call.request is not None
         now = self._clock()
         reset = counter.window.seconds_until_end(now)
-        message = _quota_message(counter, call.request.estimated_tokens)
+        needed = next(c.amount for c in charges if c.rule is counter.rule)
+        message = _quota_message(counter, needed)
         headers = {
             "retry-after": str(reset),
             # Waiting out a day is no job for an SDK's automatic retries.
@@ -290,6 +345,17 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             self._finish(call)
         return replies.continue_response_body(replacement)
 
+    def _count_usage(self, call: Call, event: UsageEvent) -> None:
+        """Metrics of a reserved call at its end: its hold goes, usage counts."""
+        assert call.request is not None and call.consumer is not None
+        self._metrics.release(call.request.estimated_tokens)
+        cost = None
+        if event.cost_micros is not None:
+            cost = (event.cost_micros, event.currency)
+        self._metrics.usage(
+            call.rules, call.consumer.name, event.model, event.usage, cost
+        )
+
     def _refuse_now(
         self,
         call: Call,
@@ -318,6 +384,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             return  # the stream ended before its headers were read
         now = self._clock()
         now_text = now.isoformat()
+        self._metrics.call(call.decision, call.status)
         if not call.reserved:
             totals = self._aggregates.for_call(call, Usage(), now)
             self._settler.record(usage_event(call, Usage(), now_text), totals)
@@ -325,8 +392,9 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         if not call.response_complete and not call.reason:
             call.reason = "stream_ended_early"
         usage = final_usage(call)
-        event = usage_event(call, usage, now_text)
-        charged = tuple(replace(c, amount=usage.total_tokens) for c in call.charges)
+        charged = settled_charges(call, usage)
+        event = usage_event(call, usage, now_text, charged)
+        self._count_usage(call, event)
         assert call.consumer is not None
         totals = self._aggregates.for_call(call, usage, now)
         rates = settled_rates(call.rates, usage)
@@ -335,19 +403,31 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         )
 
 
+_QUOTA_WORDS = {
+    LimitType.TOKEN: "Token",
+    LimitType.COST: "Cost",
+    LimitType.REQUESTS: "Request",
+}
+
+
+_UNIT_WORDS = {LimitType.TOKEN: "tokens", LimitType.REQUESTS: "requests"}
+
+
 def _quota_message(counter: CounterState, estimate: int) -> str:
     rule = counter.rule
     resets = counter.window.end.astimezone(ZoneInfo(rule.zone)).isoformat()
+    needed, limit = _amount(rule, estimate), _amount(rule, counter.limit)
     if estimate > counter.limit:
         return (
-            f"This call's estimate of {estimate} tokens exceeds the whole "
-            f"{rule.cycle} quota '{rule.name}' of {counter.limit} tokens; lower "
-            "max_tokens or shorten the prompt."
+            f"This call's estimate of {needed} exceeds the whole {rule.cycle} "
+            f"quota '{rule.name}' of {limit}; lower max_tokens or shorten the "
+            "prompt."
         )
     return (
-        f"Token quota '{rule.name}' is spent for this {rule.cycle} "
-        f"({rule.zone}): {counter.remaining} of {counter.limit} tokens remain and "
-        f"this call needs an estimated {estimate}. It resets at {resets}."
+        f"{_QUOTA_WORDS[rule.limit_type]} quota '{rule.name}' is spent for this "
+        f"{rule.cycle} ({rule.zone}): {_amount(rule, counter.remaining)} of "
+        f"{limit} remain and this call needs an estimated {needed}. It resets "
+        f"at {resets}."
     )
 
 
@@ -370,7 +450,7 @@ def _rate_message(state: RateState, amount: int, wait_s: int) -> str:
             "in flight at once. Retry when one of them ends."
         )
     what = (
-        f"{limit.tokens} tokens" if limit.measure is RateMeasure.TOKENS else "requests"
+        f"{limit.counts} tokens" if limit.measure is RateMeasure.TOKENS else "requests"
     )
     per = f"{limit.amount} {what} per {limit.unit}"
     if amount > limit.amount:
@@ -383,6 +463,14 @@ def _rate_message(state: RateState, amount: int, wait_s: int) -> str:
         f"Rate limit '{limit.name}' reached: {per}; {state.remaining} remain"
         f"{needs}. Retry in {wait_s} s."
     )
+
+
+def _amount(rule: QuotaRule, amount: int) -> str:
+    """An amount in the rule's unit, for people: `12 tokens`, `0.5 USD`."""
+    text = amount_text(rule.limit_type, amount)
+    if rule.limit_type is LimitType.COST:
+        return f"{text} {rule.currency}"
+    return f"{text} {_UNIT_WORDS[rule.limit_type]}"
 
 
 def _status(text: str) -> int:

@@ -25,6 +25,8 @@ class Settings:
     port: int = 50051  # EXTPROC_PORT
     admin_host: str = "127.0.0.1"  # EXTPROC_ADMIN_HOST: where the admin API listens
     admin_port: int = 50052  # EXTPROC_ADMIN_PORT
+    metrics_host: str = "127.0.0.1"  # EXTPROC_METRICS_HOST: Prometheus /metrics
+    metrics_port: int = 9464  # EXTPROC_METRICS_PORT
     # EXTPROC_ADMIN_TOKENS_FILE: `name:sha256-of-token` lines; the variable
     # EXTPROC_ADMIN_TOKEN adds one plain token, named "env".
     admin_tokens_file: Path | None = None
@@ -34,7 +36,10 @@ class Settings:
     retention_days: int = 90  # EXTPROC_RETENTION_DAYS: counters after window
     usage_retention_days: int = 90  # EXTPROC_USAGE_RETENTION_DAYS: usage buckets
     events_max_len: int = 100_000  # EXTPROC_EVENTS_MAX_LEN: stream entries
-    redis_timeout_ms: int = 250  # EXTPROC_REDIS_TIMEOUT_MS: per command
+    # EXTPROC_REDIS_TIMEOUT_MS: per command, and for a free pooled connection;
+    # keep it under Envoy's message_timeout (2 s in the shipped configs).
+    redis_timeout_ms: int = 1000
+    redis_max_connections: int = 64  # EXTPROC_REDIS_MAX_CONNECTIONS
     settle_retry_seconds: int = 900  # EXTPROC_SETTLE_RETRY_SECONDS
     shutdown_grace_seconds: float = 20.0  # EXTPROC_SHUTDOWN_GRACE_SECONDS
     log_format: str = "auto"  # EXTPROC_LOG_FORMAT: auto, json or console
@@ -60,12 +65,14 @@ class Settings:
         positive = (
             "port",
             "admin_port",
+            "metrics_port",
             "default_output_tokens",
             "hold_seconds",
             "retention_days",
             "usage_retention_days",
             "events_max_len",
             "redis_timeout_ms",
+            "redis_max_connections",
         )
         for name in positive:
             if int(getattr(self, name)) <= 0:

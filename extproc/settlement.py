@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 import structlog
 
 from extproc.errors import StoreUnavailable
-from extproc.events import UsageEvent
-from extproc.store.quota_store import Charge, Increment, QuotaStore, RateCharge
+from extproc.events import UsageEvent, threshold_entry
+from extproc.store.quota_store import (
+    Charge,
+    Crossing,
+    Increment,
+    QuotaStore,
+    RateCharge,
+)
 
 log = structlog.get_logger("extproc.settlement")
 
@@ -59,6 +65,11 @@ class Settler:
         """Record the event of a call that reserved nothing (refused, invalid)."""
         self._spawn(self._record(event, tuple(increments)))
 
+    def publish(self, entries: Sequence[Mapping[str, str]]) -> None:
+        """Append events (warnings, alerts) to the stream, in the background."""
+        if entries:
+            self._spawn(self._publish(tuple(entries)))
+
     async def drain(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for tasks in flight; return how many remain."""
         if self._tasks:
@@ -85,7 +96,7 @@ class Settler:
         backoff = _FIRST_BACKOFF_S
         while True:
             try:
-                first_time = await self._store.settle(
+                settlement = await self._store.settle(
                     consumer,
                     request_id,
                     charges,
@@ -101,11 +112,38 @@ class Settler:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
                 continue
-            if first_time:
+            if settlement.charged:
                 log.info("call", **event.fields())
+                await self._alert(consumer, settlement.crossings, event.time)
             else:
                 log.warning("settlement_repeated", id=event.id)
             return
+
+    async def _alert(
+        self, consumer: str, crossings: Sequence[Crossing], time: str
+    ) -> None:
+        """Announce thresholds that this settlement was the first to cross."""
+        for crossing in crossings:
+            log.warning(
+                "quota_threshold",
+                consumer=consumer,
+                rule=crossing.rule.name,
+                window=crossing.window.id,
+                percent=crossing.percent,
+                used=crossing.used,
+                limit=crossing.limit,
+            )
+        await self._publish(
+            tuple(threshold_entry(consumer, c, time) for c in crossings)
+        )
+
+    async def _publish(self, entries: tuple[Mapping[str, str], ...]) -> None:
+        for entry in entries:
+            try:
+                await self._store.append_event(entry, self._events_max_len)
+            except StoreUnavailable as exc:
+                # The log line said it already; the stream misses this one.
+                log.warning("event_not_streamed", id=entry["type"], reason=str(exc))
 
     async def _record(
         self, event: UsageEvent, increments: tuple[Increment, ...]

@@ -38,6 +38,12 @@ class Window:
         return self.first_day.strftime("%Y%m%d")
 
     @property
+    def key(self) -> str:
+        """The window's name in Redis keys: unique across cycles and zones, so a
+        rule whose cycle or zone changes starts counting in new windows."""
+        return f"{self.cycle}@{self.zone}:{self.id}"
+
+    @property
     def start_epoch(self) -> int:
         """Window start in Unix seconds."""
         return int(self.start.timestamp())

@@ -24,13 +24,15 @@ def test_hash_is_sha256_hex() -> None:
         ({"authorization": "bearer   sk-alice  "}, "sk-alice"),
         ({"x-api-key": "sk-alice"}, "sk-alice"),
         ({"api-key": " sk-alice "}, "sk-alice"),
+        ({"x-goog-api-key": "sk-alice"}, "sk-alice"),
         ({"authorization": "Basic abc", "x-api-key": "sk-alice"}, "sk-alice"),
         ({"authorization": "Bearer "}, None),
         ({}, None),
     ],
 )
 def test_presented_key(headers: dict[str, str], expected: str | None) -> None:
-    """A bearer token wins; x-api-key and api-key are read next; blanks are none."""
+    """A bearer token wins; the providers' key headers are read next; blanks
+    are none."""
     assert expected == presented_key(headers)
 
 

@@ -1,7 +1,7 @@
 """`extproc admin ...`: the admin API from a terminal, as tables or as JSON.
 
 `add_admin_commands(subparsers)` adds the `admin` command to a parser; every
-leaf parser sets `func`, which takes the parsed arguments and returns the exit
+leaf parser sets `handler`, which takes the parsed arguments and returns the exit
 status. The token comes from --token-file (the plain token on its first line)
 or the EXTPROC_ADMIN_TOKEN variable.
 """
@@ -56,7 +56,7 @@ def add_admin_commands(subparsers: Any) -> argparse.ArgumentParser:
     status = _command(commands, "status", "a consumer's quota windows", common)
     status.add_argument("consumer")
     status.add_argument("--rule", default="", help="one rule (default: all)")
-    status.set_defaults(func=_status)
+    status.set_defaults(handler=_status)
 
     adjust = _command(commands, "adjust", "edit the current window", common)
     adjust.add_argument("consumer")
@@ -65,20 +65,20 @@ def add_admin_commands(subparsers: Any) -> argparse.ArgumentParser:
     change.add_argument("--set-quota", type=int, help="this window's quota, tokens")
     change.add_argument("--add-tokens", type=int, help="top-up for this window")
     adjust.add_argument("--reason", required=True, help="why, for the audit")
-    adjust.set_defaults(func=_adjust)
+    adjust.set_defaults(handler=_adjust)
 
     reset = _command(commands, "reset", "clear the current window's use", common)
     reset.add_argument("consumer")
     reset.add_argument("--rule", default="", help="one rule (default: all)")
     reset.add_argument("--reason", required=True, help="why, for the audit")
-    reset.set_defaults(func=_reset)
+    reset.set_defaults(handler=_reset)
 
     _add_usage(commands, common)
 
     audit = _command(commands, "audit", "the latest edits, newest first", common)
     audit.add_argument("--consumer", default="", help="one consumer (default: all)")
     audit.add_argument("--limit", type=int, default=50)
-    audit.set_defaults(func=_audit)
+    audit.set_defaults(handler=_audit)
     return admin
 
 
@@ -115,7 +115,7 @@ def _add_usage(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     for name in ("consumer", "model", "rule", "status"):
         usage.add_argument(f"--{name}", default="", help=f"only this {name}")
-    usage.set_defaults(func=_usage)
+    usage.set_defaults(handler=_usage)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -270,5 +270,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_admin_commands(parser.add_subparsers(dest="command", required=True))
     words = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(["admin", *words])
-    handler: Handler = args.func
+    handler: Handler = args.handler
     return handler(args)

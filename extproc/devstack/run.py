@@ -17,9 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-# The demo consumer's key, whose hash is in rules/demo.yaml. It opens nothing
-# but this local stack.
-DEMO_KEY = "sk-demo-0000000000000000"
+# The demo consumer alice's key, whose hash is in rules/consumers.yaml. It opens
+# nothing but this local stack.
+DEMO_KEY = "sk-demo-alice"
+# The admin token of this local stack, for `extproc admin ...` commands.
+DEMO_ADMIN_TOKEN = "demo-admin-token"
 ENVOY_PORT = 10000
 SIDECAR_PORT = 50051
 UPSTREAM_PORT = 8081
@@ -72,10 +74,14 @@ def _redis(processes: list[subprocess.Popen[bytes]]) -> str:
 
 
 def _start(
-    processes: list[subprocess.Popen[bytes]], name: str, command: list[str], port: int
+    processes: list[subprocess.Popen[bytes]],
+    name: str,
+    command: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
 ) -> None:
     print(f"starting {name} on 127.0.0.1:{port}", flush=True)
-    processes.append(subprocess.Popen(command))
+    processes.append(subprocess.Popen(command, env={**os.environ, **(env or {})}))
     _wait_for(port, name, processes[-1])
 
 
@@ -100,7 +106,8 @@ def main() -> None:
             "--redis-url", redis_url,
             "--port", str(SIDECAR_PORT),
         ]  # fmt: skip
-        _start(processes, "sidecar", sidecar, SIDECAR_PORT)
+        admin = {"EXTPROC_ADMIN_TOKEN": DEMO_ADMIN_TOKEN}
+        _start(processes, "sidecar", sidecar, SIDECAR_PORT, admin)
         envoy = [_envoy_binary(), "-c", str(repo / "envoy" / "envoy.yaml"),
                  "--log-level", "warn"]  # fmt: skip
         _start(processes, "envoy", envoy, ENVOY_PORT)
@@ -129,9 +136,10 @@ Ready. Redis: {redis_url}. Try a call through Envoy:
     -d '{{"model": "gpt-4o-mini", "max_tokens": 64,
          "messages": [{{"role": "user", "content": "Hello"}}]}}'
 
-and see the charge in Redis:
+and see the charge, in Redis or through the admin service:
 
-  .venv/bin/redis-cli -u {redis_url} --scan --pattern 'llmq:{{demo}}:q:*'
+  .venv/bin/redis-cli -u {redis_url} --scan --pattern 'llmq:{{alice}}:q:*'
+  EXTPROC_ADMIN_TOKEN={DEMO_ADMIN_TOKEN} .venv/bin/extproc admin status alice
 
 Ctrl-C stops everything.
 """,
@@ -140,6 +148,9 @@ Ctrl-C stops everything.
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    # A second Ctrl-C must not cut the orderly stop short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for process in reversed(processes):
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -11,7 +11,6 @@ from extproc.rules.model import (
     RateMeasure,
     RateUnit,
     RuleSet,
-    key_hash,
 )
 
 __all__ = [
@@ -25,5 +24,4 @@ __all__ = [
     "RateMeasure",
     "RateUnit",
     "RuleSet",
-    "key_hash",
 ]

@@ -19,11 +19,13 @@ from extproc.errors import RuleProblem, RulesError
 from extproc.rules.model import Consumer, RuleSet
 from extproc.rules.schema import (
     CONSUMER,
+    PRICING,
     QUOTA_RULE,
     RATE_LIMIT,
     Binding,
     ConsumerManifest,
     Document,
+    PricingManifest,
     RateLimitManifest,
     RuleManifest,
     Site,
@@ -84,6 +86,7 @@ def build_rules(files: Mapping[str, bytes]) -> RuleSet:
     for name in sorted(files):
         state.read_file(name, files[name])
     bindings = state.resolve_bindings()
+    state.check_prices()
     if state.problems:
         raise RulesError(sorted(state.problems, key=_problem_order))
     return RuleSet.build(
@@ -91,6 +94,7 @@ def build_rules(files: Mapping[str, bytes]) -> RuleSet:
         consumers={name: _consumer(m) for name, m in state.consumers.items()},
         rules={name: m.rule for name, m in state.rules.items()},
         bindings={name: bindings[name] for name in state.rules},
+        prices={name: m.price for name, m in state.prices.items()},
         rate_limits={name: m.limit for name, m in state.rate_limits.items()},
         rate_bindings={name: bindings[name] for name in state.rate_limits},
     )
@@ -105,7 +109,12 @@ def _consumer(manifest: ConsumerManifest) -> Consumer:
 
 
 # Quota rules and rate limits share one namespace: events and usage name either.
-_KIND_WORDS = {CONSUMER: "consumer", QUOTA_RULE: "rule", RATE_LIMIT: "rule"}
+_KIND_WORDS = {
+    CONSUMER: "consumer",
+    QUOTA_RULE: "rule",
+    PRICING: "pricing",
+    RATE_LIMIT: "rule",
+}
 
 
 @dataclass
@@ -115,6 +124,8 @@ class _State:
     problems: list[RuleProblem] = field(default_factory=list)
     consumers: dict[str, ConsumerManifest] = field(default_factory=dict)
     rules: dict[str, RuleManifest] = field(default_factory=dict)
+    prices: dict[str, PricingManifest] = field(default_factory=dict)
+    # Every rule's binding, with the rule when it is valid.
     rate_limits: dict[str, RateLimitManifest] = field(default_factory=dict)
     # Every rule's (or rate limit's) binding, with its name when it is valid.
     bindings: list[tuple[Binding, str | None]] = field(default_factory=list)
@@ -124,6 +135,7 @@ class _State:
     # which consumers exist: references to them cannot all be judged.
     unparsed: bool = False
     invalid_consumers: set[str | None] = field(default_factory=set)
+    invalid_prices: set[str | None] = field(default_factory=set)
 
     def read_file(self, name: str, data: bytes) -> None:
         try:
@@ -137,6 +149,10 @@ class _State:
                 self.read_document(name, root)
         except yaml.YAMLError as exc:
             self.fail_parse(_syntax_problem(name, text, exc))
+        except RecursionError:
+            # Only the pure-Python composer recurses; libyaml caps nesting itself.
+            message = "YAML syntax error: nested too deeply"
+            self.fail_parse(RuleProblem(name, None, "", message))
 
     def fail_parse(self, problem: RuleProblem) -> None:
         self.problems.append(problem)
@@ -152,6 +168,10 @@ class _State:
             self.add_consumer(manifest)
         elif doc.kind == CONSUMER:
             self.invalid_consumers.add(doc.name)
+        if isinstance(manifest, PricingManifest):
+            self.prices[manifest.price.name] = manifest
+        elif doc.kind == PRICING:
+            self.invalid_prices.add(doc.name)
         valid_name = None
         if isinstance(manifest, RuleManifest):
             valid_name = manifest.rule.name
@@ -190,6 +210,28 @@ class _State:
                     f"key hash already bound to consumer '{owner}' (in {_place(first)})"
                 )
             self.problems.append(site.problem(message))
+
+    def check_prices(self) -> None:
+        """Every defaultPrice names a Pricing; no two prices share a pattern,
+        a currency and a start date (neither would be more specific)."""
+        for manifest in self.rules.values():
+            name, site = manifest.rule.default_price, manifest.default_price_site
+            if site is None or name in self.prices:
+                continue
+            if not self.unparsed and name not in self.invalid_prices:
+                self.problems.append(site.problem(f"unknown Pricing '{name}'"))
+        first: dict[tuple[str, str, object], Site] = {}
+        for pricing in self.prices.values():
+            price = pricing.price
+            for pattern in price.models:
+                key = (pattern, price.currency, price.effective_from)
+                seen = first.setdefault(key, pricing.name_site)
+                if seen != pricing.name_site:
+                    message = (
+                        f"model pattern '{pattern}' is priced in {price.currency} "
+                        f"from the same date in {_place(seen)} too"
+                    )
+                    self.problems.append(pricing.name_site.problem(message))
 
     def resolve_bindings(self) -> dict[str, tuple[str, ...]]:
         """Consumer names bound by each valid rule or rate limit, by its name:

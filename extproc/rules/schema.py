@@ -13,6 +13,8 @@ import importlib.resources
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from functools import cache
 from typing import NamedTuple, TypeVar
 
@@ -21,29 +23,31 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from extproc.errors import RuleProblem
 from extproc.rules.model import (
     ApiKey,
+    Counts,
     FailurePolicy,
     LimitType,
     Mode,
+    Price,
     QuotaRule,
     RateLimit,
     RateMeasure,
     RateUnit,
-    TokenCount,
+    UnknownPrice,
 )
 from extproc.windows import Cycle
 
 API_VERSION = "extproc/v1"
 CONSUMER = "Consumer"
 QUOTA_RULE = "QuotaRule"
+PRICING = "Pricing"
 RATE_LIMIT = "RateLimit"
-KINDS = (CONSUMER, QUOTA_RULE, RATE_LIMIT)
+KINDS = (CONSUMER, QUOTA_RULE, PRICING, RATE_LIMIT)
 
 # Defaults of optional QuotaRule fields; docs/rules.md lists the same table.
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 DEFAULT_WEEK_START = "monday"
 DEFAULT_FAILURE_POLICY = FailurePolicy.CLOSED
 DEFAULT_MODE = Mode.ENFORCE
-DEFAULT_TOKENS = TokenCount.TOTAL
 
 WEEKDAYS = (
     "monday",
@@ -61,6 +65,12 @@ KEY_HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
 MAX_QUOTA = 2**53 - 1
 # Plain decimal only: YAML 1.1 would read 017 as octal 15 and 1:30 as 90.
 DECIMAL_PATTERN = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+# Amounts of money and prices: plain decimals, read as text so no float rounds them.
+AMOUNT_PATTERN = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+DATE_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Cost quotas are stored in micro-units: six decimal places at most.
+MICRO_DIGITS = 6
 
 _TAG = "tag:yaml.org,2002:"
 _TYPE_NAMES = {
@@ -114,6 +124,15 @@ class RuleManifest:
     rule: QuotaRule
     binding: Binding
     name_site: Site
+    default_price_site: Site | None = None  # where a defaultPrice is named
+
+
+@dataclass(frozen=True, slots=True)
+class PricingManifest:
+    """A valid Pricing document."""
+
+    price: Price
+    name_site: Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +144,7 @@ class RateLimitManifest:
     name_site: Site
 
 
-Manifest = ConsumerManifest | RuleManifest | RateLimitManifest
+Manifest = ConsumerManifest | RuleManifest | PricingManifest | RateLimitManifest
 
 
 @cache
@@ -170,7 +189,7 @@ class Document:
         if not isinstance(node, MappingNode):
             self.fail(node, path, f"expected a mapping, got {describe(node)}")
             return None
-        fields = Fields(self, path, node)
+        fields = Fields(self, path)
         for key_node, value in node.value:
             key = self.key(key_node, path, fields.nodes, required + optional)
             if key is not None:
@@ -300,6 +319,75 @@ class Document:
             return None
         return value
 
+    def amount(self, node: Node, path: str) -> Decimal | None:
+        """A non-negative decimal number, kept exact (`2.50` stays 2.50)."""
+        scalar = isinstance(node, ScalarNode) and node.tag in (
+            f"{_TAG}int",
+            f"{_TAG}float",
+            f"{_TAG}str",
+        )
+        if not scalar or not AMOUNT_PATTERN.fullmatch(str(node.value)):
+            got = describe(node)
+            self.fail(node, path, f"expected a decimal amount like 2.50, got {got}")
+            return None
+        return Decimal(str(node.value))
+
+    def money_quota(self, node: Node, path: str) -> int | None:
+        """A cost quota: a positive amount of the currency, in micro-units."""
+        amount = self.amount(node, path)
+        if amount is None:
+            return None
+        if amount <= 0:
+            self.fail(node, path, f"quota must be positive, got {node.value}")
+            return None
+        micros = amount.scaleb(MICRO_DIGITS)
+        if micros != micros.to_integral_value():
+            message = f"write at most {MICRO_DIGITS} decimal places, got {node.value}"
+            self.fail(node, path, message)
+            return None
+        if micros > MAX_QUOTA:
+            self.fail(node, path, "quota above the supported maximum")
+            return None
+        return int(micros)
+
+    def currency(self, node: Node, path: str) -> str | None:
+        value = self.string(node, path)
+        if value is None or CURRENCY_PATTERN.fullmatch(value):
+            return value
+        message = f"expected a three-letter currency code like USD, got '{value}'"
+        self.fail(node, path, message)
+        return None
+
+    def day(self, node: Node, path: str) -> date | None:
+        """A calendar date written as YYYY-MM-DD (quoted or not)."""
+        text = str(node.value) if isinstance(node, ScalarNode) else ""
+        if node.tag in (f"{_TAG}str", f"{_TAG}timestamp") and DATE_PATTERN.fullmatch(
+            text
+        ):
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                pass
+        self.fail(node, path, f"expected a date as YYYY-MM-DD, got {describe(node)}")
+        return None
+
+    def thresholds(self, node: Node, path: str) -> tuple[int, ...] | None:
+        """Distinct percentages from 1 to 100, returned in ascending order."""
+        items = self.items(node, path)
+        if items is None:
+            return None
+        found: set[int] = set()
+        for item, item_path in items:
+            value = self.integer(item, item_path)
+            if value is None:
+                return None
+            if not 1 <= value <= 100 or value in found:
+                message = f"thresholds are distinct percentages 1 to 100, got {value}"
+                self.fail(item, item_path, message)
+                return None
+            found.add(value)
+        return tuple(sorted(found))
+
     def time_zone(self, node: Node, path: str) -> str | None:
         value = self.string(node, path)
         if value is None or value in known_time_zones():
@@ -325,10 +413,9 @@ Reader = Callable[[Node, str], T | None]
 class Fields:
     """The fields of one mapping node, read by name with their dotted paths."""
 
-    def __init__(self, doc: Document, path: str, node: MappingNode) -> None:
+    def __init__(self, doc: Document, path: str) -> None:
         self.doc = doc
         self.path = path
-        self.node = node
         self.nodes: dict[str, Node] = {}
 
     def __contains__(self, key: str) -> bool:
@@ -454,9 +541,29 @@ def parse_key(doc: Document, node: Node, path: str) -> tuple[ApiKey, Site] | Non
 LIMIT_TYPES = tuple(limit.value for limit in LimitType)
 CYCLES = tuple(cycle.value for cycle in Cycle)
 FAILURE_POLICIES = tuple(policy.value for policy in FailurePolicy)
+COUNTS = tuple(counts.value for counts in Counts)
+UNKNOWN_PRICES = tuple(policy.value for policy in UnknownPrice)
 RULE_REQUIRED = ("limitType", "quota", "cycle", "consumers")
-RULE_OPTIONAL = ("timeZone", "weekStart", "models", "failurePolicy", "mode")
+RULE_OPTIONAL = (
+    "timeZone",
+    "weekStart",
+    "models",
+    "failurePolicy",
+    "counts",
+    "currency",
+    "unknownPrice",
+    "defaultPrice",
+    "thresholds",
+    "mode",
+)
 MODES = tuple(mode.value for mode in Mode)
+# Fields that only some limit types take, and the types that take them.
+_ONLY_FOR = {
+    "counts": (LimitType.TOKEN,),
+    "currency": (LimitType.COST,),
+    "unknownPrice": (LimitType.COST,),
+    "defaultPrice": (LimitType.COST,),
+}
 
 
 def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
@@ -466,7 +573,11 @@ def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
         (RULE_REQUIRED, RULE_OPTIONAL),
         lambda fields, name: rule_fields(doc, fields, name),
     )
-    return RuleManifest(*read) if read is not None else None
+    if read is None:
+        return None
+    rule, binding, name_site, fields = read
+    default_site = fields.site("defaultPrice") if "defaultPrice" in fields else None
+    return RuleManifest(rule, binding, name_site, default_site)
 
 
 def parse_bound(
@@ -474,9 +585,9 @@ def parse_bound(
     nodes: tuple[Node, Node],
     keys: tuple[tuple[str, ...], tuple[str, ...]],
     read_spec: Callable[[Fields, str], T | None],
-) -> tuple[T, Binding, Site] | None:
+) -> tuple[T, Binding, Site, Fields] | None:
     """A document that binds consumers (QuotaRule, RateLimit): its spec read by
-    `read_spec`, its binding and its name's site; every field is read."""
+    `read_spec`, its binding, its name's site and its spec fields."""
     metadata = doc.mapping(nodes[0], "metadata", ("name",), ())
     fields = doc.mapping(nodes[1], "spec", *keys)
     if metadata is None or fields is None:
@@ -486,13 +597,16 @@ def parse_bound(
     doc.binding = fields.read("consumers", doc.binding_of)
     if name is None or value is None or doc.binding is None:
         return None
-    return value, doc.binding, metadata.site("name")
+    return value, doc.binding, metadata.site("name"), fields
 
 
 def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
     """The QuotaRule that `spec` describes; every field is read, to report all."""
-    limit = spec.read("limitType", doc.choice(LIMIT_TYPES))
-    quota = spec.read("quota", doc.quota)
+    limit_text = spec.read("limitType", doc.choice(LIMIT_TYPES))
+    limit = LimitType(limit_text) if limit_text is not None else None
+    quota = spec.read(
+        "quota", doc.money_quota if limit is LimitType.COST else doc.quota
+    )
     cycle = spec.read("cycle", doc.choice(CYCLES))
     zone = spec.get("timeZone", doc.time_zone, DEFAULT_TIME_ZONE)
     week = spec.get("weekStart", doc.choice(WEEKDAYS), DEFAULT_WEEK_START)
@@ -500,29 +614,129 @@ def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
     policy = spec.get(
         "failurePolicy", doc.choice(FAILURE_POLICIES), DEFAULT_FAILURE_POLICY.value
     )
+    thresholds = spec.get("thresholds", doc.thresholds, tuple[int, ...]())
     mode = spec.get("mode", doc.choice(MODES), DEFAULT_MODE.value)
+    measure = limit_fields(doc, spec, limit)
     if limit is None or quota is None or cycle is None or zone is None:
         return None
-    if week is None or models is None or policy is None or mode is None:
+    if week is None or models is None or policy is None:
+        return None
+    if thresholds is None or measure is None or mode is None:
         return None
     return QuotaRule(
         name=name,
-        limit_type=LimitType(limit),
+        limit_type=limit,
         quota=quota,
         cycle=Cycle(cycle),
         zone=zone,
         week_start=WEEKDAYS.index(week),
         models=tuple(models),
         failure_policy=FailurePolicy(policy),
+        thresholds=thresholds,
+        counts=measure[0],
+        currency=measure[1],
+        unknown_price=measure[2],
+        default_price=measure[3],
         mode=Mode(mode),
     )
 
 
+def limit_fields(
+    doc: Document, spec: Fields, limit: LimitType | None
+) -> tuple[Counts, str, UnknownPrice, str] | None:
+    """How a rule of type `limit` measures a call: counts, currency, unknown
+    price policy and default price."""
+    wrong = [key for key, types in _ONLY_FOR.items() if key in spec]
+    wrong = [key for key in wrong if limit is not None and limit not in _ONLY_FOR[key]]
+    for key in wrong:
+        allowed = " and ".join(str(t) for t in _ONLY_FOR[key])
+        message = f"{key} applies to limitType {allowed} only"
+        doc.problems.append(spec.site(key).problem(message))
+    counts = spec.get("counts", doc.choice(COUNTS), Counts.TOTAL.value)
+    currency = spec.get("currency", doc.currency, "")
+    unknown = spec.get(
+        "unknownPrice", doc.choice(UNKNOWN_PRICES), UnknownPrice.REFUSE.value
+    )
+    default = spec.get("defaultPrice", doc.string, "")
+    if wrong or counts is None or currency is None or unknown is None:
+        return None
+    if default is None or not _cost_fields_agree(doc, spec, limit, unknown):
+        return None
+    return Counts(counts), currency, UnknownPrice(unknown), default
+
+
+def _cost_fields_agree(
+    doc: Document, spec: Fields, limit: LimitType | None, unknown: str
+) -> bool:
+    """A cost rule names its currency; defaultPrice goes with unknownPrice
+    default, and only with it."""
+    if limit is not LimitType.COST:
+        return True
+    if "currency" not in spec:
+        where = spec.site("limitType")._replace(path=join(spec.path, "currency"))
+        doc.problems.append(where.problem("a cost rule needs a currency"))
+        return False
+    wants_default = unknown == UnknownPrice.DEFAULT.value
+    if wants_default and "defaultPrice" not in spec:
+        message = "unknownPrice default needs a defaultPrice (a Pricing name)"
+        where = spec.site("unknownPrice")._replace(path=join(spec.path, "defaultPrice"))
+        doc.problems.append(where.problem(message))
+        return False
+    if not wants_default and "defaultPrice" in spec:
+        message = "defaultPrice is used only with unknownPrice: default"
+        doc.problems.append(spec.site("defaultPrice").problem(message))
+        return False
+    return True
+
+
+PRICING_REQUIRED = ("currency", "perMillionTokens")
+PRICING_OPTIONAL = ("models", "effectiveFrom")
+PRICES_REQUIRED = ("input", "output")
+PRICES_OPTIONAL = ("cachedInput", "cacheWrite", "reasoning")
+
+
+def parse_pricing(doc: Document, meta: Node, spec: Node) -> Manifest | None:
+    metadata = doc.mapping(meta, "metadata", ("name",), ())
+    fields = doc.mapping(spec, "spec", PRICING_REQUIRED, PRICING_OPTIONAL)
+    if metadata is None or fields is None:
+        return None
+    name = metadata.read("name", doc.read_name)
+    currency = fields.read("currency", doc.currency)
+    models = fields.get("models", doc.patterns, list[str]())
+    since = fields.get("effectiveFrom", doc.day, None)
+    prices = fields.read("perMillionTokens", lambda n, p: price_fields(doc, n, p))
+    if name is None or currency is None or models is None or prices is None:
+        return None
+    if "effectiveFrom" in fields and since is None:
+        return None
+    price = Price(name, currency, *prices, tuple(models), since)
+    return PricingManifest(price, metadata.site("name"))
+
+
+def price_fields(
+    doc: Document, node: Node, path: str
+) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None:
+    """Input, output, cached-input, cache-write and reasoning prices; the last
+    three default to the input, input and output price."""
+    fields = doc.mapping(node, path, PRICES_REQUIRED, PRICES_OPTIONAL)
+    if fields is None:
+        return None
+    read = {key: fields.read(key, doc.amount) for key in PRICES_REQUIRED}
+    if read["input"] is None or read["output"] is None:
+        return None
+    given, output = read["input"], read["output"]
+    cached = fields.get("cachedInput", doc.amount, given)
+    written = fields.get("cacheWrite", doc.amount, given)
+    reasoning = fields.get("reasoning", doc.amount, output)
+    if cached is None or written is None or reasoning is None:
+        return None
+    return given, output, cached, written, reasoning
+
+
 RATE_MEASURES = tuple(measure.value for measure in RateMeasure)
 RATE_UNITS = tuple(unit.value for unit in RateUnit)
-TOKEN_COUNTS = tuple(count.value for count in TokenCount)
 RATE_REQUIRED = ("limit", "amount", "consumers")
-RATE_OPTIONAL = ("unit", "tokens", "models", "mode", "failurePolicy")
+RATE_OPTIONAL = ("unit", "counts", "models", "mode", "failurePolicy")
 
 
 def parse_rate_limit(doc: Document, meta: Node, spec: Node) -> Manifest | None:
@@ -532,7 +746,7 @@ def parse_rate_limit(doc: Document, meta: Node, spec: Node) -> Manifest | None:
         (RATE_REQUIRED, RATE_OPTIONAL),
         lambda fields, name: rate_limit_fields(doc, fields, spec, name),
     )
-    return RateLimitManifest(*read) if read is not None else None
+    return RateLimitManifest(*read[:3]) if read is not None else None
 
 
 def rate_limit_fields(
@@ -542,7 +756,7 @@ def rate_limit_fields(
     measure = spec.read("limit", doc.choice(RATE_MEASURES))
     amount = spec.read("amount", doc.quota)
     unit = spec.get("unit", doc.choice(RATE_UNITS), None)
-    tokens = spec.get("tokens", doc.choice(TOKEN_COUNTS), DEFAULT_TOKENS.value)
+    counts = spec.get("counts", doc.choice(COUNTS), Counts.TOTAL.value)
     models = spec.get("models", doc.patterns, list[str]())
     mode = spec.get("mode", doc.choice(MODES), DEFAULT_MODE.value)
     policy = spec.get(
@@ -552,7 +766,7 @@ def rate_limit_fields(
         return None
     if not rate_fields_agree(doc, spec, node, RateMeasure(measure)):
         return None
-    if amount is None or tokens is None or models is None:
+    if amount is None or counts is None or models is None:
         return None
     if mode is None or policy is None:
         return None
@@ -562,7 +776,7 @@ def rate_limit_fields(
         amount=amount,
         unit=RateUnit(unit) if unit is not None else None,
         models=tuple(models),
-        tokens=TokenCount(tokens),
+        counts=Counts(counts),
         mode=Mode(mode),
         failure_policy=FailurePolicy(policy),
     )
@@ -571,21 +785,22 @@ def rate_limit_fields(
 def rate_fields_agree(
     doc: Document, spec: Fields, node: Node, measure: RateMeasure
 ) -> bool:
-    """A unit is needed exactly when the limit has a window; `tokens` only when
+    """A unit is needed exactly when the limit has a window; `counts` only when
     it counts tokens."""
     problems = len(doc.problems)
     if measure is RateMeasure.CONCURRENT and "unit" in spec:
         doc.problems.append(spec.site("unit").problem("a concurrent limit has no unit"))
     if measure is not RateMeasure.CONCURRENT and "unit" not in spec:
         doc.fail(node, join(spec.path, "unit"), "missing required field")
-    if measure is not RateMeasure.TOKENS and "tokens" in spec:
+    if measure is not RateMeasure.TOKENS and "counts" in spec:
         message = f"only a tokens limit counts tokens, not a {measure} limit"
-        doc.problems.append(spec.site("tokens").problem(message))
+        doc.problems.append(spec.site("counts").problem(message))
     return len(doc.problems) == problems
 
 
 _PARSERS = {
     CONSUMER: parse_consumer,
     QUOTA_RULE: parse_rule,
+    PRICING: parse_pricing,
     RATE_LIMIT: parse_rate_limit,
 }

@@ -179,8 +179,8 @@ class AdminStore(QuotaStore):
     ) -> list[WindowStatus]:
         keys: list[str] = []
         for rule, window in windows:
-            keys.append(self.keys.counter(consumer, rule.name, window.id))
-            keys.append(self.keys.holds(consumer, rule.name, window.id))
+            keys.append(self.keys.counter(consumer, rule.name, window.key))
+            keys.append(self.keys.holds(consumer, rule.name, window.key))
         now_ms = int(now.timestamp() * 1000)
         reply = await self._run(STATUS.run(self.redis, keys, [now_ms]))
         statuses = []
@@ -202,7 +202,7 @@ class AdminStore(QuotaStore):
         field, add, value = change
         absent = rule.quota if field == "quota" else 0
         keys = [
-            self.keys.counter(record.consumer, rule.name, window.id),
+            self.keys.counter(record.consumer, rule.name, window.key),
             self.keys.audit(record.consumer),
         ]
         args: list[Arg] = [field, "add" if add else "set", value, absent]
@@ -221,7 +221,7 @@ class AdminStore(QuotaStore):
         if not targets:
             return []
         consumer = targets[0][1].consumer
-        keys = [self.keys.counter(consumer, r.rule, w.id) for w, r in targets]
+        keys = [self.keys.counter(consumer, r.rule, w.key) for w, r in targets]
         keys.append(self.keys.audit(consumer))
         args: list[Arg] = [AUDIT_LIST_LEN]
         for window, record in targets:

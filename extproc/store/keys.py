@@ -19,13 +19,13 @@ class KeySpace:
     def tag(self, consumer: str) -> str:
         return f"{self.prefix}:{{{consumer}}}"
 
-    def counter(self, consumer: str, rule: str, window_id: str) -> str:
+    def counter(self, consumer: str, rule: str, window_key: str) -> str:
         """Hash of one rule's window: used, reserved, quota/topup edits, holds."""
-        return f"{self.tag(consumer)}:q:{rule}:{window_id}"
+        return f"{self.tag(consumer)}:q:{rule}:{window_key}"
 
-    def holds(self, consumer: str, rule: str, window_id: str) -> str:
+    def holds(self, consumer: str, rule: str, window_key: str) -> str:
         """Sorted set of the window's reservations, scored by expiry (Unix ms)."""
-        return f"{self.counter(consumer, rule, window_id)}:holds"
+        return f"{self.counter(consumer, rule, window_key)}:holds"
 
     def rate_window(self, consumer: str, limit: str, index: int) -> str:
         """Hash of a rate limit's fixed window number `index`: used, reserved,

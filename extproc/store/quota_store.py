@@ -10,7 +10,8 @@ failures become `StoreUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,6 +27,9 @@ from extproc.store.scripts import RESERVE, SETTLE, Arg
 from extproc.windows import Window
 
 T = TypeVar("T")
+
+# Told of every Redis round trip: operation, seconds, whether it succeeded.
+RedisObserver = Callable[[str, float, bool], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,26 @@ class Increment:
 
 
 @dataclass(frozen=True, slots=True)
+class Crossing:
+    """A threshold of a rule that this settlement was the first to reach."""
+
+    rule: QuotaRule
+    window: Window
+    percent: int
+    used: int  # in the rule's unit, after the charge
+    limit: int  # quota plus top-ups of the window
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """The answer to a settlement: charged now (False: settled before), and the
+    thresholds it crossed first, across every replica."""
+
+    charged: bool
+    crossings: tuple[Crossing, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StoreTimings:
     """Lifetimes of the store's keys, in seconds."""
 
@@ -145,10 +169,12 @@ class QuotaStore:
         redis: Redis,
         keys: KeySpace | None = None,
         timings: StoreTimings | None = None,
+        observe: RedisObserver | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys or KeySpace()
         self.timings = timings or StoreTimings()
+        self._observe = observe
 
     async def reserve(
         self,
@@ -169,7 +195,8 @@ class QuotaStore:
         self._reserve_rates(consumer, charges, rates, now_ms, keys, args)
 
         reply = [
-            int(value) for value in await self._run(RESERVE.run(self.redis, keys, args))
+            int(value)
+            for value in await self._run(RESERVE.run(self.redis, keys, args), "reserve")
         ]
         return _admission(charges, rates, reply)
 
@@ -202,8 +229,8 @@ class QuotaStore:
         event: Mapping[str, str] | None = None,
         events_max_len: int = 100_000,
         rates: Sequence[RateCharge] = (),
-    ) -> bool:
-        """Charge the actual amounts and drop the holds; False if settled before.
+    ) -> Settlement:
+        """Charge the actual amounts and drop the holds, exactly once per request.
 
         `rates` carry the actual tokens of token limits (request limits are
         skipped: they counted on admission); concurrency slots are freed.
@@ -221,11 +248,14 @@ class QuotaStore:
         for increment in increments:
             keys.append(increment.key)
             args += [len(keys), increment.field, increment.delta, increment.expire_at]
+        args += _threshold_args(charges)
         self._settle_rates(consumer, rates, keys, args)
 
         if event is None:
-            return bool(await self._run(SETTLE.run(self.redis, keys, args)))
-        return await self._settle_with_event(keys, args, event, events_max_len)
+            reply = await self._run(SETTLE.run(self.redis, keys, args), "settle")
+        else:
+            reply = await self._settle_with_event(keys, args, event, events_max_len)
+        return _settlement(reply, charges)
 
     async def append_event(
         self,
@@ -242,7 +272,7 @@ class QuotaStore:
             pipe.xadd(
                 self.keys.events(), _fields(event), maxlen=max_len, approximate=True
             )
-            await self._run(pipe.execute())
+            await self._run(pipe.execute(), "append")
 
     async def _settle_with_event(
         self,
@@ -250,7 +280,7 @@ class QuotaStore:
         args: list[Arg],
         event: Mapping[str, str],
         max_len: int,
-    ) -> bool:
+    ) -> Any:
         async def pipeline() -> list[Any]:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.evalsha(SETTLE.sha, len(keys), *keys, *args)
@@ -259,13 +289,13 @@ class QuotaStore:
                 )
                 return list(await pipe.execute(raise_on_error=False))
 
-        results = await self._run(pipeline())
+        results = await self._run(pipeline(), "settle")
         if isinstance(results[0], NoScriptError):
-            results[0] = await self._run(SETTLE.run(self.redis, keys, args))
+            results[0] = await self._run(SETTLE.run(self.redis, keys, args), "settle")
         for result in results:
             if isinstance(result, Exception):
                 raise StoreUnavailable(f"settlement failed: {result}") from result
-        return bool(results[0])
+        return results[0]
 
     def _settle_rates(
         self,
@@ -308,7 +338,7 @@ class QuotaStore:
         return next_end_ms // 1000 + self.timings.hold_s
 
     def _window_keys(self, consumer: str, charge: Charge) -> list[str]:
-        window_id = charge.window.id
+        window_id = charge.window.key
         return [
             self.keys.counter(consumer, charge.rule.name, window_id),
             self.keys.holds(consumer, charge.rule.name, window_id),
@@ -317,17 +347,43 @@ class QuotaStore:
     def _expiry(self, window: Window) -> int:
         return window.end_epoch + self.timings.retention_s
 
-    @staticmethod
-    async def _run(awaitable: Awaitable[T]) -> T:
-        """Await a Redis call, mapping every Redis failure to StoreUnavailable."""
+    async def _run(self, awaitable: Awaitable[T], operation: str = "admin") -> T:
+        """Await a Redis call, mapping every Redis failure to StoreUnavailable;
+        the observer, if any, is told its duration and outcome."""
+        started, ok = time.perf_counter(), False
         try:
-            return await awaitable
+            result = await awaitable
+            ok = True
+            return result
         except RedisError as exc:
             if isinstance(exc, ResponseError) and not _is_transient(exc):
                 raise
             raise StoreUnavailable(f"redis: {exc}") from exc
         except OSError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
+        finally:
+            if self._observe is not None:
+                self._observe(operation, time.perf_counter() - started, ok)
+
+
+def _threshold_args(charges: Sequence[Charge]) -> list[Arg]:
+    """The SETTLE script's threshold checks: count, then per check the rule's
+    index (1-based), the percent and the rule's quota."""
+    checks: list[Arg] = []
+    for index, charge in enumerate(charges, start=1):
+        for percent in charge.rule.thresholds:
+            checks += [index, percent, charge.rule.quota]
+    return [len(checks) // 3, *checks]
+
+
+def _settlement(reply: Sequence[Any], charges: Sequence[Charge]) -> Settlement:
+    """Reads the SETTLE script's reply: {charged, then 4 values per crossing}."""
+    crossings = []
+    for at in range(1, len(reply), 4):
+        index, percent, used, limit = (int(value) for value in reply[at : at + 4])
+        charge = charges[index - 1]
+        crossings.append(Crossing(charge.rule, charge.window, percent, used, limit))
+    return Settlement(bool(int(reply[0])), tuple(crossings))
 
 
 def _admission(

@@ -233,7 +233,11 @@ SETTLE = LuaScript(
 -- ARGV[2i+3]  counter expiry, Unix s
 -- ARGV[2n+4]  number of increments m; then per increment four values:
 --             KEYS index, hash field, delta, key expiry (Unix s)
--- Returns 1 when the call was charged now, 0 when it had been settled before.
+-- ARGV[2n+5+4m]  number of threshold checks t; then per check three values
+--             (see the thresholds block below): rule index i, percent, rule
+--             i's quota from the rules
+-- Returns {0} when the call had been settled before; else {1, then per
+-- threshold crossed now: rule index, percent, used, limit}.
 --
 -- RATE LIMITS segment, at the tail of ARGV (keys named by index, like the
 -- increments'; their KEYS follow the increments' keys):
@@ -278,7 +282,7 @@ end
 -- RATE LIMITS: end of release
 
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', marker_ttl) then
-  return 0
+  return {0}
 end
 
 for i = 1, rules do
@@ -308,6 +312,30 @@ for j = 0, rate_count - 1 do
   end
 end
 -- RATE LIMITS: end of charge
-return 1
+
+-- [thresholds] Usage alerts. A rule's threshold p is crossed once `used`
+-- reaches p percent of the window's limit (a `quota` field overrides the
+-- rule's quota, plus `topup`). HSETNX of the flag field `t:<p>` in the
+-- window's counter hash lets exactly one settlement, on any replica, report
+-- each crossing per window; the flag expires with the counter.
+local crossed = {1}
+local checks = base + 1 + 4 * tonumber(ARGV[base])
+for k = 0, tonumber(ARGV[checks]) - 1 do
+  local at = checks + 1 + 3 * k
+  local i, percent = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local counter = KEYS[2 * i]
+  local v = redis.call('HMGET', counter, 'used', 'quota', 'topup')
+  local used = tonumber(v[1] or 0)
+  local limit = tonumber(v[2] or ARGV[at + 2]) + tonumber(v[3] or 0)
+  if used * 100 >= limit * percent
+      and redis.call('HSETNX', counter, 't:' .. percent, 1) == 1 then
+    crossed[#crossed + 1] = i
+    crossed[#crossed + 1] = percent
+    crossed[#crossed + 1] = used
+    crossed[#crossed + 1] = limit
+  end
+end
+-- [/thresholds]
+return crossed
 """,
 )

@@ -46,6 +46,7 @@ def second_sidecar(
             {},
             port=free_port(),
             admin_port=free_port(),
+            metrics_port=free_port(),
             redis_url=quota_stack.redis_server.url,
             admin_tokens_file=tokens_file,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import httpx
@@ -28,6 +30,7 @@ from tests.harness.processes import (
     render_envoy_config,
     wait_for_port,
 )
+from tests.harness.rules import daily_rule_yaml
 from tests.harness.stack import LoopThread, empty_rules
 
 pytestmark = pytest.mark.e2e
@@ -49,10 +52,16 @@ class Gateway:
         return self.sidecar.stdout.read()
 
 
+RULES = daily_rule_yaml("alice", KEY, 1_000_000)
+
+
 @pytest.fixture
-def start_gateway(redis_url: str) -> Iterator[Callable[[float], Gateway]]:
-    """Starts the fake provider, the sidecar process (with a given grace, in s)
-    and Envoy; stops whatever is left at the end."""
+def start_gateway(
+    redis_url: str, tmp_path: Path
+) -> Iterator[Callable[[float], Gateway]]:
+    """Starts the fake provider, `extproc serve` as a process (with a given
+    grace, in s) and Envoy; stops whatever is left at the end."""
+    (tmp_path / "rules.yaml").write_text(RULES)
     loop = LoopThread("upstream")
     upstream = FakeUpstream()
     upstream_port = loop.run(upstream.start())
@@ -61,12 +70,19 @@ def start_gateway(redis_url: str) -> Iterator[Callable[[float], Gateway]]:
     def start(grace: float) -> Gateway:
         sidecar_port = free_port()
         command = [
-            sys.executable, "-m", "tests.deploy.serve_sidecar",
-            str(sidecar_port), redis_url, "alice", KEY, "1000000", str(grace),
+            sys.executable, "-m", "extproc", "serve",
+            "--rules", str(tmp_path), "--redis-url", redis_url,
+            "--port", str(sidecar_port), "--admin-port", str(free_port()),
+            "--log-format", "json",
         ]  # fmt: skip
+        env = {
+            **os.environ,
+            "EXTPROC_SHUTDOWN_GRACE_SECONDS": str(grace),
+            "EXTPROC_METRICS_PORT": str(free_port()),
+        }
         sidecar = subprocess.Popen(
             command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True,
+            text=True, env=env,
         )  # fmt: skip
         wait_for_port(sidecar_port)
         ports = (free_port(), sidecar_port, upstream_port, free_port())
@@ -185,7 +201,11 @@ async def test_health_watch_does_not_hold_shutdown(redis_url: str) -> None:
     """A client watching health sees NOT_SERVING, its stream ends, and the stop
     takes well under the 5 s grace when no call is in flight."""
     settings = Settings.from_env(
-        {}, port=free_port(), redis_url=redis_url, shutdown_grace_seconds=5.0
+        {},
+        port=free_port(),
+        metrics_port=free_port(),
+        redis_url=redis_url,
+        shutdown_grace_seconds=5.0,
     )
     sidecar = Sidecar(settings, RuleSource(empty_rules()), connect_redis(settings))
     port = await sidecar.start()

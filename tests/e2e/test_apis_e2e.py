@@ -57,7 +57,7 @@ def used(stack: Stack) -> int:
     """The team's `used` counter for today's window, once settlement landed."""
     stack.settled()
     window = window_at(stack.clock(), Cycle.DAY, RULE.zone)
-    key = KeySpace().counter("team", RULE.name, window.id)
+    key = KeySpace().counter("team", RULE.name, window.key)
     return int(stack.redis().hget(key, "used") or 0)
 
 

@@ -23,7 +23,7 @@ REPORTED = {"x-fake-prompt-tokens": "7", "x-fake-completion-tokens": "5"}
 
 def daily_counter(stack: Stack, consumer: str, rule: str) -> dict[str, str]:
     day = stack.clock().astimezone(_shanghai()).strftime("%Y%m%d")
-    key = f"llmq:{{{consumer}}}:q:{rule}:{day}"
+    key = f"llmq:{{{consumer}}}:q:{rule}:day@Asia/Shanghai:{day}"
     return stack.redis().hgetall(key)
 
 
@@ -33,8 +33,10 @@ def _shanghai():
     return ZoneInfo("Asia/Shanghai")
 
 
-def events(stack: Stack) -> list[dict[str, str]]:
-    return [fields for _, fields in stack.redis().xrange("llmq:events")]
+def events(stack: Stack) -> list[dict]:
+    """The usage events' data, oldest first, read from their CloudEvent JSON."""
+    entries = stack.redis().xrange("llmq:events")
+    return [json.loads(fields["event"])["data"] for _, fields in entries]
 
 
 @pytest.fixture
@@ -217,7 +219,7 @@ def test_failed_upstream_call_releases_its_hold(
     fresh_stack.settled()
 
     assert {"reserved": "0"} == daily_counter(fresh_stack, "alice", "daily")
-    assert "500" == events(fresh_stack)[-1]["status"]
+    assert 500 == events(fresh_stack)[-1]["status"]
 
 
 def test_stream_cut_short_is_charged_an_estimate(
@@ -241,8 +243,8 @@ def test_stream_cut_short_is_charged_an_estimate(
     prompt_estimate = _estimate(max_tokens=1) - 1
     event = events(fresh_stack)[-1]
     assert 6 == len(received)
-    assert "true" == event["estimated"]
-    assert str(prompt_estimate + 6) == event["charged_tokens"]
+    assert event["estimated"] is True
+    assert prompt_estimate + 6 == event["charged_tokens"]
     assert {"used": str(prompt_estimate + 6), "reserved": "0"} == daily_counter(
         fresh_stack, "alice", "daily"
     )
@@ -292,19 +294,25 @@ def test_usage_event_records_estimate_and_actual(
     [event] = events(fresh_stack)
     window = fresh_stack.clock().astimezone(_shanghai()).strftime("%Y%m%d")
     assert {
-        "consumer": "alice",
         "decision": "admitted",
         "model": "gpt-4o-mini",
-        "status": "200",
-        "windows": f"daily/{window}",
-        "estimate_tokens": str(_estimate(max_tokens=50)),
-        "input_tokens": "7",
-        "output_tokens": "5",
-        "total_tokens": "12",
-        "estimated": "false",
+        "status": 200,
+        "windows": [
+            {"rule": "daily", "window": window, "limit_type": "token", "charged": 12}
+        ],
+        "estimate_tokens": _estimate(max_tokens=50),
+        "tokens": {
+            "input": 7,
+            "output": 5,
+            "total": 12,
+            "cached_input": 0,
+            "cache_write_input": 0,
+            "reasoning": 0,
+        },
+        "estimated": False,
     } == {name: event[name] for name in (
-        "consumer", "decision", "model", "status", "windows", "estimate_tokens",
-        "input_tokens", "output_tokens", "total_tokens", "estimated",
+        "decision", "model", "status", "windows", "estimate_tokens", "tokens",
+        "estimated",
     )}  # fmt: skip
 
 
@@ -326,3 +334,22 @@ def _wait_for_event(stack: Stack, timeout: float = 5.0) -> None:
 def test_http_client_has_no_proxy() -> None:
     """The test clients never follow proxy settings off this machine."""
     assert httpx.Client(trust_env=False).trust_env is False
+
+
+def test_huge_body_is_refused_and_others_keep_being_served(
+    fresh_stack: Stack, alice: openai.OpenAI
+) -> None:
+    """A body past Envoy's 8 MiB buffer gets 413; the next call is served."""
+    text = "x" * (9 * 1024 * 1024)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+    headers = {"authorization": f"Bearer {KEYS['alice']}"}
+    with fresh_stack.http(timeout=30) as http:
+        huge = http.post("/v1/chat/completions", json=body, headers=headers)
+
+    reply = alice.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, max_tokens=5, extra_headers=REPORTED
+    )
+
+    assert 413 == huge.status_code
+    assert 12 == reply.usage.total_tokens
+    assert 1 == len(fresh_stack.upstream.received)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -76,3 +77,30 @@ def test_serving_resumes_when_redis_returns(outage_stack: Stack) -> None:
 def _strict_counter(stack: Stack) -> str:
     keys = stack.redis().keys("llmq:{strict}:q:strict-daily:*")
     return next(k for k in keys if not k.endswith(":holds"))
+
+
+def test_settlement_waits_out_an_outage(outage_stack: Stack) -> None:
+    """A call that ends while Redis is away is charged once Redis is back."""
+    slow = {
+        "authorization": f"Bearer {KEYS['strict']}",
+        "x-fake-prompt-tokens": "30",
+        "x-fake-completion-tokens": "12",
+        "x-fake-delay-ms": "100",
+    }
+    body = {**BODY, "stream": True}
+    with (
+        outage_stack.http(timeout=20) as http,
+        http.stream("POST", "/v1/chat/completions", json=body, headers=slow) as reply,
+    ):
+        chunks = reply.iter_bytes()
+        next(chunks)  # admitted and streaming: now take Redis away
+        outage_stack.redis_server.stop()
+        for _ in chunks:
+            pass
+    try:
+        time.sleep(0.5)  # the settlement fails at least once meanwhile
+    finally:
+        outage_stack.redis_server.start()
+    outage_stack.settled(timeout=15)
+
+    assert "42" == outage_stack.redis().hget(_strict_counter(outage_stack), "used")

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from extproc.identity import hash_key
-from extproc.rules.model import ApiKey, Consumer, LimitType, QuotaRule, RuleSet
+from extproc.rules.model import (
+    ApiKey,
+    Consumer,
+    LimitType,
+    Price,
+    QuotaRule,
+    RuleSet,
+)
 from extproc.windows import Cycle
 
 
@@ -12,13 +21,22 @@ def quota(
     amount: int,
     cycle: Cycle = Cycle.DAY,
     zone: str = "Asia/Shanghai",
+    limit_type: LimitType = LimitType.TOKEN,
     **extra: object,
 ) -> QuotaRule:
-    return QuotaRule(name, LimitType.TOKEN, amount, cycle, zone, **extra)  # type: ignore[arg-type]
+    return QuotaRule(name, limit_type, amount, cycle, zone, **extra)  # type: ignore[arg-type]
+
+
+def price(name: str, models: tuple[str, ...], input: str, output: str) -> Price:
+    """A USD price per million tokens, cached and reasoning at the plain prices."""
+    given, out = Decimal(input), Decimal(output)
+    return Price(name, "USD", given, out, given, given, out, models)
 
 
 def rule_set(
-    keys: dict[str, str], bindings: dict[QuotaRule, tuple[str, ...]]
+    keys: dict[str, str],
+    bindings: dict[QuotaRule, tuple[str, ...]],
+    prices: tuple[Price, ...] = (),
 ) -> RuleSet:
     """`keys` maps a consumer name to its plain API key; `bindings` a rule to names."""
     consumers = {
@@ -26,4 +44,26 @@ def rule_set(
     }
     rules = {rule.name: rule for rule in bindings}
     by_name = {rule.name: names for rule, names in bindings.items()}
-    return RuleSet.build("test", consumers, rules, by_name)
+    priced = {p.name: p for p in prices}
+    return RuleSet.build("test", consumers, rules, by_name, priced)
+
+
+def daily_rule_yaml(consumer: str, key: str, quota: int, extra: str = "") -> str:
+    """Rule files for one consumer and one daily token quota named `daily`;
+    `extra` is appended to the rule's spec, indented by the caller."""
+    return f"""
+apiVersion: extproc/v1
+kind: Consumer
+metadata: {{name: {consumer}}}
+spec:
+  keys: [{{sha256: "{hash_key(key)}"}}]
+---
+apiVersion: extproc/v1
+kind: QuotaRule
+metadata: {{name: daily}}
+spec:
+  limitType: token
+  quota: {quota}
+  cycle: day
+  consumers: {{names: [{consumer}]}}{extra}
+"""

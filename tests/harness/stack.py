@@ -9,16 +9,20 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import redis
 
 from extproc.devstack.fake_upstream import FakeUpstream
+from extproc.rules.loader import load_rules
 from extproc.rules.model import RuleSet
 from extproc.rules.source import RuleSource
+from extproc.rules.watcher import RulesWatcher
 from extproc.server import Sidecar, connect_redis
 from extproc.settings import Settings
 from tests.harness.processes import (
@@ -84,6 +88,7 @@ class Stack:
     sidecar: Sidecar | None = None
     envoy: EnvoyProcess | None = None
     _loop: LoopThread | None = None
+    _watchers: list[tuple[RulesWatcher, Future[None]]] = field(default_factory=list)
 
     def start(self) -> Stack:
         self._loop = LoopThread("sidecar")
@@ -92,6 +97,7 @@ class Stack:
             {},
             port=free_port(),
             admin_port=free_port(),
+            metrics_port=free_port(),
             redis_url=self.redis_server.url,
             rules_dir=None,
             **self.settings_overrides,
@@ -105,7 +111,22 @@ class Stack:
     async def _make_sidecar(self, settings: Settings) -> Sidecar:
         return Sidecar(settings, self.rules, connect_redis(settings), self.clock)
 
+    def watch_rules(self, folder: Path) -> RulesWatcher:
+        """Serve the rules of `folder` and reload them as they change, as
+        `extproc serve` does; returns once the watcher is ready."""
+        assert self._loop is not None
+        self.rules.swap(load_rules(folder))
+        watcher = RulesWatcher(folder, self.rules, debounce_ms=50)
+        running = asyncio.run_coroutine_threadsafe(watcher.run(), self._loop.loop)
+        self._watchers.append((watcher, running))
+        self._loop.run(watcher.ready.wait())
+        return watcher
+
     def stop(self) -> None:
+        assert self._loop is not None
+        for watcher, running in self._watchers:
+            self._loop.loop.call_soon_threadsafe(watcher.stop)
+            running.result(timeout=10)
         if self.envoy is not None:
             self.envoy.stop()
         if self._loop is not None:

@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 
 from extproc.errors import RuleProblem, RulesError
-from extproc.rules.loader import load_rules, read_folder, revision_of
+from extproc.rules.loader import build_rules, load_rules, read_folder, revision_of
 from extproc.rules.model import (
     ApiKey,
     Consumer,
     FailurePolicy,
     LimitType,
     QuotaRule,
-    key_hash,
 )
 from extproc.windows import Cycle
 
@@ -108,6 +107,18 @@ def test_good_set_bindings() -> None:
     assert expected == bound
 
 
+def test_calendar_names_cycle_week_start_and_zone() -> None:
+    """Each rule's calendar changes whenever its windows would be cut otherwise."""
+    rule_set = load_rules(GOOD)
+
+    expected = {
+        "everyone-monthly": "month@UTC",
+        "gpt4-weekly": "week-sun@Europe/Berlin",
+        "platform-daily": "day@Asia/Shanghai",
+    }
+    assert expected == {name: rule.calendar for name, rule in rule_set.rules.items()}
+
+
 def test_dot_files_and_other_suffixes_are_not_read() -> None:
     """Only *.yaml and *.yml files count; dot-files and notes are skipped."""
     expected = ["consumers.yaml", "quotas.yml"]
@@ -177,7 +188,22 @@ def test_problem_rendering() -> None:
     assert expected == str(RulesError(problems))
 
 
-def test_key_hash_is_sha256_of_utf8() -> None:
-    """A key is known by the SHA-256 hex digest of its UTF-8 bytes."""
-    expected = ALICE_LAPTOP
-    assert expected == key_hash("alice-laptop")
+def test_reference_examples_load() -> None:
+    """The full Consumer, QuotaRule and Pricing examples of docs/rules.md load
+    together."""
+    reference = (Path(__file__).parents[2] / "docs" / "rules.md").read_text()
+    blocks = [block.split("```")[0] for block in reference.split("```yaml\n")[1:]]
+    full = "apiVersion: extproc/v1\nkind: "
+    manifests = [block for block in blocks if block.startswith(full)]
+    text = "---\n".join(manifests)
+
+    rule_set = build_rules({"reference.yaml": text.encode()})
+
+    both = ["demo-budget", "demo-daily"]
+    expected = (["demo"], both, both, ["fallback", "gpt-4o-2026"])
+    assert expected == (
+        sorted(rule_set.consumers),
+        sorted(rule_set.rules),
+        names(rule_set.rules_for("demo", "gpt-4o-mini")),
+        sorted(rule_set.pricing.by_name),
+    )

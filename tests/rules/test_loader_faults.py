@@ -14,6 +14,72 @@ FIXTURES = Path(__file__).parent / "fixtures"
 GOOD = Path(__file__).parent / "good"
 
 FAULTS = {
+    "bad_currency": [
+        (
+            "bad_currency.yaml:15: expected a three-letter currency code like "
+            "USD, got 'dollars' at spec.currency"
+        ),
+        (
+            "bad_currency.yaml:16: expected a date as YYYY-MM-DD, got timestamp "
+            "'2025-02-30' at spec.effectiveFrom"
+        ),
+    ],
+    "bad_price": [
+        (
+            "bad_price.yaml:17: expected a decimal amount like 2.50, got number "
+            "'2.5e-1' at spec.perMillionTokens.input"
+        ),
+        (
+            "bad_price.yaml:18: expected a decimal amount like 2.50, got integer "
+            "'-10' at spec.perMillionTokens.output"
+        ),
+    ],
+    "bad_threshold": [
+        (
+            "bad_threshold.yaml:16: thresholds are distinct percentages 1 to 100, "
+            "got 120 at spec.thresholds[1]"
+        ),
+    ],
+    "cost_quota_too_precise": [
+        (
+            "cost_quota_too_precise.yaml:16: write at most 6 decimal places, "
+            "got 12.3456789 at spec.quota"
+        ),
+    ],
+    "cost_rule_without_currency": [
+        (
+            "cost_rule_without_currency.yaml:14: a cost rule needs a currency "
+            "at spec.currency"
+        ),
+    ],
+    "default_price_without_policy": [
+        (
+            "default_price_without_policy.yaml:17: defaultPrice is used only "
+            "with unknownPrice: default at spec.defaultPrice"
+        ),
+    ],
+    "duplicate_price": [
+        (
+            "duplicate_price.yaml:22: model pattern 'gpt-4o' is priced in USD "
+            "from the same date in duplicate_price.yaml:12 too at metadata.name"
+        ),
+    ],
+    "fields_of_another_limit_type": [
+        (
+            "fields_of_another_limit_type.yaml:16: counts applies to limitType "
+            "token only at spec.counts"
+        ),
+        (
+            "fields_of_another_limit_type.yaml:17: currency applies to limitType "
+            "cost only at spec.currency"
+        ),
+    ],
+    "unknown_default_price": [
+        (
+            "unknown_default_price.yaml:18: unknown Pricing 'fallback' at "
+            "spec.defaultPrice"
+        ),
+    ],
     "bad_api_version": [
         (
             "bad_api_version.yaml:1: unsupported apiVersion 'extproc/v2' "
@@ -35,13 +101,13 @@ FAULTS = {
     "bad_kind": [
         (
             "bad_kind.yaml:10: unknown kind 'Budget' (expected Consumer, "
-            "QuotaRule or RateLimit) at kind"
+            "QuotaRule, Pricing or RateLimit) at kind"
         ),
     ],
     "bad_limit_type": [
         (
-            "bad_limit_type.yaml:14: unknown limitType 'cost' (expected "
-            "token) at spec.limitType"
+            "bad_limit_type.yaml:14: unknown limitType 'dollars' (expected "
+            "token, cost or requests) at spec.limitType"
         ),
     ],
     "bad_name": [
@@ -162,10 +228,10 @@ FAULTS = {
             "enforce or shadow) at spec.mode"
         ),
     ],
-    "rate_limit_bad_tokens": [
+    "rate_limit_bad_counts": [
         (
-            "rate_limit_bad_tokens.yaml:17: unknown tokens 'cached' "
-            "(expected total, input or output) at spec.tokens"
+            "rate_limit_bad_counts.yaml:17: unknown counts 'cached' "
+            "(expected total, input or output) at spec.counts"
         ),
     ],
     "rate_limit_bad_unit": [
@@ -196,10 +262,10 @@ FAULTS = {
             "rate_limit_shares_rule_name.yaml:12) at metadata.name"
         ),
     ],
-    "rate_limit_tokens_of_requests": [
+    "rate_limit_counts_of_requests": [
         (
-            "rate_limit_tokens_of_requests.yaml:17: only a tokens limit "
-            "counts tokens, not a requests limit at spec.tokens"
+            "rate_limit_counts_of_requests.yaml:17: only a tokens limit "
+            "counts tokens, not a requests limit at spec.counts"
         ),
     ],
     "rate_limit_unknown_consumer": [

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from extproc.rules.loader import build_rules, load_rules
 from extproc.rules.model import (
+    Counts,
     FailurePolicy,
     Mode,
     RateLimit,
     RateMeasure,
     RateUnit,
-    TokenCount,
 )
 
 DOC = Path(__file__).parents[2] / "docs" / "rate-limits.md"
@@ -60,7 +60,7 @@ def test_documented_examples_load() -> None:
             RateMeasure.TOKENS,
             200_000,
             RateUnit.HOUR,
-            tokens=TokenCount.OUTPUT,
+            counts=Counts.OUTPUT,
             mode=Mode.SHADOW,
         ),
     }
@@ -86,12 +86,12 @@ def test_rate_limits_bind_consumers_by_name_and_selector() -> None:
 
 
 def test_rate_limit_optional_fields_take_their_defaults() -> None:
-    """A limit without tokens, models, mode or failurePolicy gets the defaults."""
+    """A limit without counts, models, mode or failurePolicy gets the defaults."""
     rules = build_rules({"consumers.yaml": CONSUMERS, "limits.yaml": doc_examples()})
 
     limit = rules.rate_limits["alice-rpm"]
-    assert (TokenCount.TOTAL, (), Mode.ENFORCE, FailurePolicy.CLOSED) == (
-        limit.tokens,
+    assert (Counts.TOTAL, (), Mode.ENFORCE, FailurePolicy.CLOSED) == (
+        limit.counts,
         limit.models,
         limit.mode,
         limit.failure_policy,

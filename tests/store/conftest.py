@@ -1,4 +1,4 @@
-"""The store under test, on the session's real Redis (emptied after each test)."""
+"""A QuotaStore on the session's Redis, for the store's tests."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from extproc.store.quota_store import QuotaStore, StoreTimings
 
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[QuotaStore]:
-    """A store with keys under `t` and holds that expire after 60 s."""
+    """A store under the key prefix `t`, whose holds live 60 s."""
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     yield QuotaStore(client, KeySpace("t"), StoreTimings(hold_s=60))
     await client.aclose()

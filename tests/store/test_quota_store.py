@@ -26,7 +26,7 @@ def charge(rule=DAILY, amount: int = 100, now: datetime = NOW) -> Charge:
 
 
 async def counter(store: QuotaStore, rule=DAILY, consumer: str = "alice") -> dict:
-    key = store.keys.counter(consumer, rule.name, charge(rule).window.id)
+    key = store.keys.counter(consumer, rule.name, charge(rule).window.key)
     return await store.redis.hgetall(key)
 
 
@@ -82,7 +82,7 @@ async def test_settle_replaces_the_hold_with_the_actual(store: QuotaStore) -> No
     """Settlement drops the hold and charges what the provider reported."""
     await store.reserve("alice", "r1", [charge(amount=300)], NOW)
 
-    charged = await store.settle("alice", "r1", [charge(amount=123)])
+    charged = (await store.settle("alice", "r1", [charge(amount=123)])).charged
 
     assert charged
     assert {"reserved": "0", "used": "123"} == await counter(store)
@@ -93,7 +93,7 @@ async def test_settlement_happens_exactly_once(store: QuotaStore) -> None:
     await store.reserve("alice", "r1", [charge(amount=300)], NOW)
     await store.settle("alice", "r1", [charge(amount=123)])
 
-    again = await store.settle("alice", "r1", [charge(amount=123)])
+    again = (await store.settle("alice", "r1", [charge(amount=123)])).charged
 
     assert not again
     assert {"reserved": "0", "used": "123"} == await counter(store)
@@ -107,7 +107,7 @@ async def test_concurrent_duplicate_settlements_charge_once(store: QuotaStore) -
         *(store.settle("alice", "r1", [charge(amount=50)]) for _ in range(10))
     )
 
-    assert 1 == sum(results)
+    assert 1 == sum(result.charged for result in results)
     assert (await counter(store))["used"] == "50"
 
 
@@ -145,7 +145,7 @@ async def test_late_settlement_after_expiry_still_charges(store: QuotaStore) -> 
 async def test_counter_expires_after_window_and_retention(store: QuotaStore) -> None:
     """Counters carry an expiry at window end plus retention, in Unix seconds."""
     await store.reserve("alice", "r1", [charge(amount=1)], NOW)
-    key = store.keys.counter("alice", "daily", charge().window.id)
+    key = store.keys.counter("alice", "daily", charge().window.key)
 
     ttl = await store.redis.ttl(key)  # Redis 6.2 has no EXPIRETIME
 
@@ -155,7 +155,7 @@ async def test_counter_expires_after_window_and_retention(store: QuotaStore) -> 
 
 async def test_quota_and_topup_fields_change_the_limit(store: QuotaStore) -> None:
     """An edited quota and a top-up in the window's counter set its limit."""
-    key = store.keys.counter("alice", "daily", charge().window.id)
+    key = store.keys.counter("alice", "daily", charge().window.key)
     await store.redis.hset(key, mapping={"quota": 50, "topup": 25})
 
     admission = await store.reserve("alice", "r1", [charge(amount=76)], NOW)
@@ -192,24 +192,25 @@ async def test_flushed_script_cache_is_recovered(store: QuotaStore) -> None:
     admission = await store.reserve("alice", "r1", [charge(amount=10)], NOW)
     await store.redis.script_flush()
 
-    charged = await store.settle("alice", "r1", [charge(amount=7)], event={"id": "1"})
+    settled = await store.settle("alice", "r1", [charge(amount=7)], event={"id": "1"})
 
-    assert admission.admitted and charged
+    assert admission.admitted and settled.charged
     assert (await counter(store))["used"] == "7"
 
 
 async def test_keys_share_the_consumer_hash_tag(store: QuotaStore) -> None:
     """Every per-consumer key carries `{consumer}`, so a script stays on one slot."""
     keys = store.keys
+    window = charge().window.key
     names = [
-        keys.counter("alice", "daily", "20261204"),
-        keys.holds("alice", "daily", "20261204"),
+        keys.counter("alice", "daily", window),
+        keys.holds("alice", "daily", window),
         keys.settled("alice", "r1"),
     ]
 
     assert names == [
-        "t:{alice}:q:daily:20261204",
-        "t:{alice}:q:daily:20261204:holds",
+        "t:{alice}:q:daily:day@Asia/Shanghai:20261204",
+        "t:{alice}:q:daily:day@Asia/Shanghai:20261204:holds",
         "t:{alice}:settled:r1",
     ]
 
@@ -235,3 +236,20 @@ async def test_redis_down_then_back() -> None:
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_changed_cycle_or_zone_starts_new_windows(store: QuotaStore) -> None:
+    """A rule whose cycle or zone changes counts in fresh windows, even when the
+    new window starts on the same local date as the old one."""
+    # A Monday (12:00 in Shanghai) in the future, so no key has expired yet.
+    monday = datetime(2027, 3, 1, 4, 0, tzinfo=UTC)
+    daily = quota("limits", 1000)
+    await store.reserve("alice", "r1", [charge(daily, 600, monday)], monday)
+    await store.settle("alice", "r1", [charge(daily, 600, monday)])
+
+    weekly = quota("limits", 1000, Cycle.WEEK)
+    in_tokyo = quota("limits", 1000, zone="Asia/Tokyo")
+    as_weekly = await store.reserve("alice", "r2", [charge(weekly, 1, monday)], monday)
+    in_zone = await store.reserve("alice", "r3", [charge(in_tokyo, 1, monday)], monday)
+
+    assert (0, 0) == (as_weekly.counters[0].used, in_zone.counters[0].used)

@@ -145,7 +145,7 @@ async def test_rate_refusal_reserves_nothing_anywhere(store: QuotaStore) -> None
 
     assert "slots" == getattr(admission.rate_refused_by, "limit", RPM).name
     assert admission.refused_by is None
-    key = store.keys.counter("alice", "daily", daily(0).window.id)
+    key = store.keys.counter("alice", "daily", daily(0).window.key)
     assert {} == await store.redis.hgetall(key)
     tpm_key = store.keys.rate_window("alice", "tpm", rate(TPM).window.index)  # type: ignore[union-attr]
     assert {} == await store.redis.hgetall(tpm_key)
@@ -176,7 +176,7 @@ async def test_shadow_rules_count_but_never_refuse(store: QuotaStore) -> None:
     assert admission.admitted
     assert ("daily", "slots") == admission.shadow_refusals
     assert None is admission.tightest()
-    key = store.keys.counter("alice", "daily", window.id)
+    key = store.keys.counter("alice", "daily", window.key)
     assert "1500" == await store.redis.hget(key, "reserved")
     assert 2 == await store.redis.zcard(store.keys.rate_slots("alice", "slots"))
 
