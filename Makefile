@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint bench protos clean
+.PHONY: run test test-fast lint bench bench-quick bench-profile wrk protos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,24 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check extproc tests
 	$(VENV)/bin/ruff format --check extproc tests
 	$(VENV)/bin/mypy extproc
+
+# What the sidecar costs each call, against Envoy alone and a no-op ext_proc
+# (under ten minutes; results in bench/results/). The load generator is Debian's
+# wrk, installed here when missing (this needs root).
+bench: $(STAMP) wrk
+	$(PY) -m bench.run
+
+bench-quick: $(STAMP) wrk
+	$(PY) -m bench.run --quick --out /tmp/extproc-bench
+
+bench-profile: $(STAMP) wrk
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m bench.profile
+
+wrk:
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null 2>&1 \
+		|| (apt-get update >/dev/null && apt-get install -y wrk >/dev/null) \
+		|| { echo "install Debian's wrk: apt-get install -y wrk"; exit 1; }
 
 # Regenerate the admin API stubs from protos/ (the generated files are committed,
 # so a plain install needs no protoc).

@@ -107,10 +107,19 @@ def continue_response_headers(
     )
 
 
+# The reply to almost every chunk of a streamed response: built once, since a
+# stream of 200 chunks would otherwise build 200 identical messages. Nothing
+# mutates a reply after it is returned.
+_CONTINUE_RESPONSE_BODY = pb.ProcessingResponse(
+    response_body=pb.BodyResponse(response=pb.CommonResponse())
+)
+
+
 def continue_response_body(new_chunk: bytes | None = None) -> pb.ProcessingResponse:
+    if new_chunk is None:
+        return _CONTINUE_RESPONSE_BODY
     common = pb.CommonResponse()
-    if new_chunk is not None:
-        common.body_mutation.body = new_chunk
+    common.body_mutation.body = new_chunk
     return pb.ProcessingResponse(response_body=pb.BodyResponse(response=common))
 
 

@@ -29,8 +29,8 @@ from extproc.aggregates import BUCKET
 DEFAULT_ADDRESS = "127.0.0.1:50052"
 
 STATUS_COLUMNS = (
-    "consumer", "rule", "cycle", "window_start", "window_end", "limit", "quota",
-    "topup", "used", "reserved", "remaining", "reset_in_seconds",
+    "consumer", "rule", "cycle", "unit", "window_start", "window_end", "limit",
+    "quota", "topup", "used", "reserved", "remaining", "reset_in_seconds",
 )  # fmt: skip
 USAGE_COLUMNS = (
     "bucket_start", "consumer", "model", "rule", "status", "requests",

@@ -25,7 +25,7 @@ from extproc.admin.v1 import admin_pb2_grpc as pb_grpc
 from extproc.aggregates import Metric, buckets_between
 from extproc.clock import Clock
 from extproc.errors import StoreUnavailable
-from extproc.rules.model import QuotaRule
+from extproc.rules.model import LimitType, QuotaRule
 from extproc.rules.source import RuleSource
 from extproc.store.admin_store import AdminStore, AuditRecord, EditRefused
 from extproc.store.admin_store import WindowStatus as Status
@@ -320,7 +320,15 @@ def _status(consumer: str, status: Status, now: datetime) -> pb.QuotaStatus:
         used=status.used,
         reserved=status.reserved,
         remaining=status.remaining,
+        unit=_unit(rule),
     )
+
+
+def _unit(rule: QuotaRule) -> str:
+    """What a rule's counters count, in words for operators."""
+    if rule.limit_type is LimitType.COST:
+        return f"{rule.currency} micros"
+    return "tokens" if rule.limit_type is LimitType.TOKEN else "requests"
 
 
 def _audit(record: AuditRecord) -> pb.AuditEntry:

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from extproc.admin.v1 import admin_pb2 as pb
-from extproc.rules.model import RuleSet
+from extproc.rules.model import LimitType, RuleSet
 from extproc.rules.source import RuleSource
 from extproc.server import Sidecar, connect_redis
 from extproc.settings import Settings
@@ -149,3 +149,17 @@ def test_days_in_quarter_hour_zones_are_exact(
 
     assert [row.total_tokens for row in rows] == days
     assert rows[0].bucket_start == first_day.isoformat()
+
+
+@pytest.mark.e2e
+def test_status_names_the_unit_of_each_rule(quota_stack: Stack, admin: Admin) -> None:
+    """Token, request and cost rules say what their numbers count."""
+    requests = quota("calls", 100, limit_type=LimitType.REQUESTS)
+    cost = quota("spend", 5_000_000, limit_type=LimitType.COST, currency="USD")
+    quota_stack.use_rules(rules(quota("daily", 300), requests, cost))
+
+    reply = admin.GetQuotaStatus(pb.GetQuotaStatusRequest(consumer=CONSUMER))
+
+    assert {"calls": "requests", "daily": "tokens", "spend": "USD micros"} == {
+        status.rule: status.unit for status in reply.statuses
+    }

@@ -24,45 +24,45 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65xtproc/admin/v1/admin.proto\x12\x10\x65xtproc.admin.v1\"7\n\x15GetQuotaStatusRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\"\xba\x02\n\x0bQuotaStatus\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\r\n\x05\x63ycle\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12\x11\n\twindow_id\x18\x05 \x01(\t\x12\x14\n\x0cwindow_start\x18\x06 \x01(\t\x12\x12\n\nwindow_end\x18\x07 \x01(\t\x12\x18\n\x10reset_in_seconds\x18\x08 \x01(\x03\x12\x18\n\x10\x63onfigured_quota\x18\t \x01(\x03\x12\r\n\x05quota\x18\n \x01(\x03\x12\x18\n\x10quota_overridden\x18\x0b \x01(\x08\x12\r\n\x05topup\x18\x0c \x01(\x03\x12\r\n\x05limit\x18\r \x01(\x03\x12\x0c\n\x04used\x18\x0e \x01(\x03\x12\x10\n\x08reserved\x18\x0f \x01(\x03\x12\x11\n\tremaining\x18\x10 \x01(\x03\"I\n\x16GetQuotaStatusResponse\x12/\n\x08statuses\x18\x01 \x03(\x0b\x32\x1d.extproc.admin.v1.QuotaStatus\"y\n\x12\x41\x64justQuotaRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x13\n\tset_quota\x18\x03 \x01(\x03H\x00\x12\x14\n\nadd_tokens\x18\x04 \x01(\x03H\x00\x12\x0e\n\x06reason\x18\x05 \x01(\tB\x08\n\x06\x63hange\"q\n\x13\x41\x64justQuotaResponse\x12-\n\x06status\x18\x01 \x01(\x0b\x32\x1d.extproc.admin.v1.QuotaStatus\x12+\n\x05\x61udit\x18\x02 \x01(\x0b\x32\x1c.extproc.admin.v1.AuditEntry\"C\n\x11ResetQuotaRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"r\n\x12ResetQuotaResponse\x12/\n\x08statuses\x18\x01 \x03(\x0b\x32\x1d.extproc.admin.v1.QuotaStatus\x12+\n\x05\x61udit\x18\x02 \x03(\x0b\x32\x1c.extproc.admin.v1.AuditEntry\"L\n\x0bUsageFilter\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"\xca\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12-\n\x08group_by\x18\x04 \x03(\x0e\x32\x1b.extproc.admin.v1.Dimension\x12(\n\x06\x62ucket\x18\x05 \x01(\x0e\x32\x18.extproc.admin.v1.Bucket\x12-\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x1d.extproc.admin.v1.UsageFilter\"\xae\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x12\n\nbucket_end\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0c\n\x04rule\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\x03\x12\x18\n\x10refused_requests\x18\x08 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\t \x01(\x03\x12\x15\n\routput_tokens\x18\n \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x0b \x01(\x03\x12\x1b\n\x13\x63\x61\x63hed_input_tokens\x18\x0c \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\r \x01(\x03\x12\x13\n\x0b\x63ost_micros\x18\x0e \x01(\x03\">\n\x12QueryUsageResponse\x12(\n\x04rows\x18\x01 \x03(\x0b\x32\x1a.extproc.admin.v1.UsageRow\"3\n\x10ListAuditRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xa5\x01\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04time\x18\x02 \x01(\t\x12\x0b\n\x03who\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x05 \x01(\t\x12\x0c\n\x04rule\x18\x06 \x01(\t\x12\x11\n\twindow_id\x18\x07 \x01(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\x08 \x01(\x03\x12\r\n\x05\x61\x66ter\x18\t \x01(\x03\x12\x0e\n\x06reason\x18\n \x01(\t\"B\n\x11ListAuditResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.extproc.admin.v1.AuditEntry*}\n\tDimension\x12\x19\n\x15\x44IMENSION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44IMENSION_CONSUMER\x10\x01\x12\x13\n\x0f\x44IMENSION_MODEL\x10\x02\x12\x12\n\x0e\x44IMENSION_RULE\x10\x03\x12\x14\n\x10\x44IMENSION_STATUS\x10\x04*u\n\x06\x42ucket\x12\x16\n\x12\x42UCKET_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x42UCKET_NONE\x10\x01\x12\x0f\n\x0b\x42UCKET_HOUR\x10\x02\x12\x0e\n\nBUCKET_DAY\x10\x03\x12\x0f\n\x0b\x42UCKET_WEEK\x10\x04\x12\x10\n\x0c\x42UCKET_MONTH\x10\x05\x32\xd0\x03\n\x05\x41\x64min\x12\x63\n\x0eGetQuotaStatus\x12\'.extproc.admin.v1.GetQuotaStatusRequest\x1a(.extproc.admin.v1.GetQuotaStatusResponse\x12Z\n\x0b\x41\x64justQuota\x12$.extproc.admin.v1.AdjustQuotaRequest\x1a%.extproc.admin.v1.AdjustQuotaResponse\x12W\n\nResetQuota\x12#.extproc.admin.v1.ResetQuotaRequest\x1a$.extproc.admin.v1.ResetQuotaResponse\x12W\n\nQueryUsage\x12#.extproc.admin.v1.QueryUsageRequest\x1a$.extproc.admin.v1.QueryUsageResponse\x12T\n\tListAudit\x12\".extproc.admin.v1.ListAuditRequest\x1a#.extproc.admin.v1.ListAuditResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65xtproc/admin/v1/admin.proto\x12\x10\x65xtproc.admin.v1\"7\n\x15GetQuotaStatusRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\"\xc8\x02\n\x0bQuotaStatus\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\r\n\x05\x63ycle\x18\x03 \x01(\t\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12\x11\n\twindow_id\x18\x05 \x01(\t\x12\x14\n\x0cwindow_start\x18\x06 \x01(\t\x12\x12\n\nwindow_end\x18\x07 \x01(\t\x12\x18\n\x10reset_in_seconds\x18\x08 \x01(\x03\x12\x18\n\x10\x63onfigured_quota\x18\t \x01(\x03\x12\r\n\x05quota\x18\n \x01(\x03\x12\x18\n\x10quota_overridden\x18\x0b \x01(\x08\x12\r\n\x05topup\x18\x0c \x01(\x03\x12\r\n\x05limit\x18\r \x01(\x03\x12\x0c\n\x04used\x18\x0e \x01(\x03\x12\x10\n\x08reserved\x18\x0f \x01(\x03\x12\x11\n\tremaining\x18\x10 \x01(\x03\x12\x0c\n\x04unit\x18\x11 \x01(\t\"I\n\x16GetQuotaStatusResponse\x12/\n\x08statuses\x18\x01 \x03(\x0b\x32\x1d.extproc.admin.v1.QuotaStatus\"y\n\x12\x41\x64justQuotaRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x13\n\tset_quota\x18\x03 \x01(\x03H\x00\x12\x14\n\nadd_tokens\x18\x04 \x01(\x03H\x00\x12\x0e\n\x06reason\x18\x05 \x01(\tB\x08\n\x06\x63hange\"q\n\x13\x41\x64justQuotaResponse\x12-\n\x06status\x18\x01 \x01(\x0b\x32\x1d.extproc.admin.v1.QuotaStatus\x12+\n\x05\x61udit\x18\x02 \x01(\x0b\x32\x1c.extproc.admin.v1.AuditEntry\"C\n\x11ResetQuotaRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\x0c\n\x04rule\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"r\n\x12ResetQuotaResponse\x12/\n\x08statuses\x18\x01 \x03(\x0b\x32\x1d.extproc.admin.v1.QuotaStatus\x12+\n\x05\x61udit\x18\x02 \x03(\x0b\x32\x1c.extproc.admin.v1.AuditEntry\"L\n\x0bUsageFilter\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0c\n\x04rule\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"\xca\x01\n\x11QueryUsageRequest\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\x12\x11\n\ttime_zone\x18\x03 \x01(\t\x12-\n\x08group_by\x18\x04 \x03(\x0e\x32\x1b.extproc.admin.v1.Dimension\x12(\n\x06\x62ucket\x18\x05 \x01(\x0e\x32\x18.extproc.admin.v1.Bucket\x12-\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x1d.extproc.admin.v1.UsageFilter\"\xae\x02\n\x08UsageRow\x12\x14\n\x0c\x62ucket_start\x18\x01 \x01(\t\x12\x12\n\nbucket_end\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0c\n\x04rule\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x10\n\x08requests\x18\x07 \x01(\x03\x12\x18\n\x10refused_requests\x18\x08 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\t \x01(\x03\x12\x15\n\routput_tokens\x18\n \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x0b \x01(\x03\x12\x1b\n\x13\x63\x61\x63hed_input_tokens\x18\x0c \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\r \x01(\x03\x12\x13\n\x0b\x63ost_micros\x18\x0e \x01(\x03\">\n\x12QueryUsageResponse\x12(\n\x04rows\x18\x01 \x03(\x0b\x32\x1a.extproc.admin.v1.UsageRow\"3\n\x10ListAuditRequest\x12\x10\n\x08\x63onsumer\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"\xa5\x01\n\nAuditEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04time\x18\x02 \x01(\t\x12\x0b\n\x03who\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x05 \x01(\t\x12\x0c\n\x04rule\x18\x06 \x01(\t\x12\x11\n\twindow_id\x18\x07 \x01(\t\x12\x0e\n\x06\x62\x65\x66ore\x18\x08 \x01(\x03\x12\r\n\x05\x61\x66ter\x18\t \x01(\x03\x12\x0e\n\x06reason\x18\n \x01(\t\"B\n\x11ListAuditResponse\x12-\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x1c.extproc.admin.v1.AuditEntry*}\n\tDimension\x12\x19\n\x15\x44IMENSION_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44IMENSION_CONSUMER\x10\x01\x12\x13\n\x0f\x44IMENSION_MODEL\x10\x02\x12\x12\n\x0e\x44IMENSION_RULE\x10\x03\x12\x14\n\x10\x44IMENSION_STATUS\x10\x04*u\n\x06\x42ucket\x12\x16\n\x12\x42UCKET_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x42UCKET_NONE\x10\x01\x12\x0f\n\x0b\x42UCKET_HOUR\x10\x02\x12\x0e\n\nBUCKET_DAY\x10\x03\x12\x0f\n\x0b\x42UCKET_WEEK\x10\x04\x12\x10\n\x0c\x42UCKET_MONTH\x10\x05\x32\xd0\x03\n\x05\x41\x64min\x12\x63\n\x0eGetQuotaStatus\x12\'.extproc.admin.v1.GetQuotaStatusRequest\x1a(.extproc.admin.v1.GetQuotaStatusResponse\x12Z\n\x0b\x41\x64justQuota\x12$.extproc.admin.v1.AdjustQuotaRequest\x1a%.extproc.admin.v1.AdjustQuotaResponse\x12W\n\nResetQuota\x12#.extproc.admin.v1.ResetQuotaRequest\x1a$.extproc.admin.v1.ResetQuotaResponse\x12W\n\nQueryUsage\x12#.extproc.admin.v1.QueryUsageRequest\x1a$.extproc.admin.v1.QueryUsageResponse\x12T\n\tListAudit\x12\".extproc.admin.v1.ListAuditRequest\x1a#.extproc.admin.v1.ListAuditResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'extproc.admin.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DIMENSION']._serialized_start=1863
-  _globals['_DIMENSION']._serialized_end=1988
-  _globals['_BUCKET']._serialized_start=1990
-  _globals['_BUCKET']._serialized_end=2107
+  _globals['_DIMENSION']._serialized_start=1877
+  _globals['_DIMENSION']._serialized_end=2002
+  _globals['_BUCKET']._serialized_start=2004
+  _globals['_BUCKET']._serialized_end=2121
   _globals['_GETQUOTASTATUSREQUEST']._serialized_start=50
   _globals['_GETQUOTASTATUSREQUEST']._serialized_end=105
   _globals['_QUOTASTATUS']._serialized_start=108
-  _globals['_QUOTASTATUS']._serialized_end=422
-  _globals['_GETQUOTASTATUSRESPONSE']._serialized_start=424
-  _globals['_GETQUOTASTATUSRESPONSE']._serialized_end=497
-  _globals['_ADJUSTQUOTAREQUEST']._serialized_start=499
-  _globals['_ADJUSTQUOTAREQUEST']._serialized_end=620
-  _globals['_ADJUSTQUOTARESPONSE']._serialized_start=622
-  _globals['_ADJUSTQUOTARESPONSE']._serialized_end=735
-  _globals['_RESETQUOTAREQUEST']._serialized_start=737
-  _globals['_RESETQUOTAREQUEST']._serialized_end=804
-  _globals['_RESETQUOTARESPONSE']._serialized_start=806
-  _globals['_RESETQUOTARESPONSE']._serialized_end=920
-  _globals['_USAGEFILTER']._serialized_start=922
-  _globals['_USAGEFILTER']._serialized_end=998
-  _globals['_QUERYUSAGEREQUEST']._serialized_start=1001
-  _globals['_QUERYUSAGEREQUEST']._serialized_end=1203
-  _globals['_USAGEROW']._serialized_start=1206
-  _globals['_USAGEROW']._serialized_end=1508
-  _globals['_QUERYUSAGERESPONSE']._serialized_start=1510
-  _globals['_QUERYUSAGERESPONSE']._serialized_end=1572
-  _globals['_LISTAUDITREQUEST']._serialized_start=1574
-  _globals['_LISTAUDITREQUEST']._serialized_end=1625
-  _globals['_AUDITENTRY']._serialized_start=1628
-  _globals['_AUDITENTRY']._serialized_end=1793
-  _globals['_LISTAUDITRESPONSE']._serialized_start=1795
-  _globals['_LISTAUDITRESPONSE']._serialized_end=1861
-  _globals['_ADMIN']._serialized_start=2110
-  _globals['_ADMIN']._serialized_end=2574
+  _globals['_QUOTASTATUS']._serialized_end=436
+  _globals['_GETQUOTASTATUSRESPONSE']._serialized_start=438
+  _globals['_GETQUOTASTATUSRESPONSE']._serialized_end=511
+  _globals['_ADJUSTQUOTAREQUEST']._serialized_start=513
+  _globals['_ADJUSTQUOTAREQUEST']._serialized_end=634
+  _globals['_ADJUSTQUOTARESPONSE']._serialized_start=636
+  _globals['_ADJUSTQUOTARESPONSE']._serialized_end=749
+  _globals['_RESETQUOTAREQUEST']._serialized_start=751
+  _globals['_RESETQUOTAREQUEST']._serialized_end=818
+  _globals['_RESETQUOTARESPONSE']._serialized_start=820
+  _globals['_RESETQUOTARESPONSE']._serialized_end=934
+  _globals['_USAGEFILTER']._serialized_start=936
+  _globals['_USAGEFILTER']._serialized_end=1012
+  _globals['_QUERYUSAGEREQUEST']._serialized_start=1015
+  _globals['_QUERYUSAGEREQUEST']._serialized_end=1217
+  _globals['_USAGEROW']._serialized_start=1220
+  _globals['_USAGEROW']._serialized_end=1522
+  _globals['_QUERYUSAGERESPONSE']._serialized_start=1524
+  _globals['_QUERYUSAGERESPONSE']._serialized_end=1586
+  _globals['_LISTAUDITREQUEST']._serialized_start=1588
+  _globals['_LISTAUDITREQUEST']._serialized_end=1639
+  _globals['_AUDITENTRY']._serialized_start=1642
+  _globals['_AUDITENTRY']._serialized_end=1807
+  _globals['_LISTAUDITRESPONSE']._serialized_start=1809
+  _globals['_LISTAUDITRESPONSE']._serialized_end=1875
+  _globals['_ADMIN']._serialized_start=2124
+  _globals['_ADMIN']._serialized_end=2588
 # @@protoc_insertion_point(module_scope)

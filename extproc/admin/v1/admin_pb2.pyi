@@ -44,7 +44,7 @@ class GetQuotaStatusRequest(_message.Message):
     def __init__(self, consumer: _Optional[str] = ..., rule: _Optional[str] = ...) -> None: ...
 
 class QuotaStatus(_message.Message):
-    __slots__ = ("consumer", "rule", "cycle", "time_zone", "window_id", "window_start", "window_end", "reset_in_seconds", "configured_quota", "quota", "quota_overridden", "topup", "limit", "used", "reserved", "remaining")
+    __slots__ = ("consumer", "rule", "cycle", "time_zone", "window_id", "window_start", "window_end", "reset_in_seconds", "configured_quota", "quota", "quota_overridden", "topup", "limit", "used", "reserved", "remaining", "unit")
     CONSUMER_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     CYCLE_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class QuotaStatus(_message.Message):
     USED_FIELD_NUMBER: _ClassVar[int]
     RESERVED_FIELD_NUMBER: _ClassVar[int]
     REMAINING_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
     consumer: str
     rule: str
     cycle: str
@@ -77,7 +78,8 @@ class QuotaStatus(_message.Message):
     used: int
     reserved: int
     remaining: int
-    def __init__(self, consumer: _Optional[str] = ..., rule: _Optional[str] = ..., cycle: _Optional[str] = ..., time_zone: _Optional[str] = ..., window_id: _Optional[str] = ..., window_start: _Optional[str] = ..., window_end: _Optional[str] = ..., reset_in_seconds: _Optional[int] = ..., configured_quota: _Optional[int] = ..., quota: _Optional[int] = ..., quota_overridden: _Optional[bool] = ..., topup: _Optional[int] = ..., limit: _Optional[int] = ..., used: _Optional[int] = ..., reserved: _Optional[int] = ..., remaining: _Optional[int] = ...) -> None: ...
+    unit: str
+    def __init__(self, consumer: _Optional[str] = ..., rule: _Optional[str] = ..., cycle: _Optional[str] = ..., time_zone: _Optional[str] = ..., window_id: _Optional[str] = ..., window_start: _Optional[str] = ..., window_end: _Optional[str] = ..., reset_in_seconds: _Optional[int] = ..., configured_quota: _Optional[int] = ..., quota: _Optional[int] = ..., quota_overridden: _Optional[bool] = ..., topup: _Optional[int] = ..., limit: _Optional[int] = ..., used: _Optional[int] = ..., reserved: _Optional[int] = ..., remaining: _Optional[int] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class GetQuotaStatusResponse(_message.Message):
     __slots__ = ("statuses",)

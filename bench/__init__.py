@@ -1,0 +1,1 @@
+"""Benchmark: what the sidecar costs each call (`make bench`)."""
