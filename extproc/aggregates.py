@@ -112,9 +112,9 @@ class UsageAggregates:
             counts = _settled(usage)
             counts[Metric.COST_MICROS] = call_cost(call, usage) or 0
             return self.increments(call.consumer.name, at, cell, counts)
-        refusal = call.admission.refused_by if call.admission else None
+        refusal = _refused_by(call)
         if call.decision is Decision.REFUSED and refusal is not None:
-            cell = Cell(str(call.status), (refusal.rule.name,), model)
+            cell = Cell(str(call.status), (refusal,), model)
             counts = {Metric.REQUESTS: 1, Metric.REFUSED: 1}
             return self.increments(call.consumer.name, now, cell, counts)
         return ()
@@ -146,3 +146,15 @@ def _settled(usage: Usage) -> dict[Metric, int]:
         Metric.CACHED: usage.cached_input_tokens,
         Metric.REASONING: usage.reasoning_tokens,
     }
+
+
+def _refused_by(call: Call) -> str | None:
+    """The name of the quota rule or rate limit that refused the call, if any."""
+    admission = call.admission
+    if admission is None:
+        return None
+    if admission.refused_by is not None:
+        return admission.refused_by.rule.name
+    if admission.rate_refused_by is not None:
+        return admission.rate_refused_by.limit.name
+    return None

@@ -8,25 +8,36 @@ values; the processor turns them into protobuf.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from extproc.apis import ApiShape, LlmRequest, Usage, UsageExtractor
 from extproc.cost import cost_micros, micros_text
 from extproc.events import Decision, RuleWindow, UsageEvent
-from extproc.metering import Meter
+from extproc.metering import Meter, counted
 from extproc.rules.model import (
     Consumer,
     FailurePolicy,
     LimitType,
+    Mode,
     Price,
     QuotaRule,
+    RateLimit,
+    RateMeasure,
     RuleSet,
 )
-from extproc.store.quota_store import Admission, Charge, CounterState
+from extproc.sliding import SlidingWindow
+from extproc.store.quota_store import (
+    Admission,
+    Charge,
+    CounterState,
+    RateCharge,
+    RateState,
+)
 from extproc.windows import window_at
 
 
@@ -42,6 +53,7 @@ class Call:
     charges: tuple[Charge, ...] = ()
     meters: tuple[Meter, ...] = ()  # one per charge, in the same order
     price: Price | None = None  # what the call's cost is reported in
+    rates: tuple[RateCharge, ...] = ()
     admission: Admission | None = None
     admitted_at: datetime | None = None  # the instant that chose the windows
     decision: Decision = Decision.UNMETERED
@@ -54,7 +66,7 @@ class Call:
     @property
     def reserved(self) -> bool:
         """True while the call holds reservations that settlement must replace."""
-        return self.decision is Decision.ADMITTED and bool(self.charges)
+        return self.decision is Decision.ADMITTED and bool(self.charges or self.rates)
 
 
 def plan_charges(
@@ -86,8 +98,51 @@ def call_cost(call: Call, usage: Usage) -> int | None:
     return cost_micros(usage, call.price)
 
 
-def all_fail_open(rules: tuple[QuotaRule, ...]) -> bool:
-    return all(rule.failure_policy is FailurePolicy.OPEN for rule in rules)
+def plan_rates(
+    limits: tuple[RateLimit, ...], request: LlmRequest, now: datetime
+) -> tuple[RateCharge, ...]:
+    """What admission puts on each rate limit: estimated tokens, or one call."""
+    now_ms = int(now.timestamp() * 1000)
+    estimate = Usage(
+        input_tokens=request.prompt_tokens,
+        output_tokens=request.output_allowance,
+        total_tokens=request.estimated_tokens,
+    )
+    return tuple(
+        RateCharge(
+            limit,
+            SlidingWindow.at(now_ms, limit.width_ms) if limit.unit else None,
+            rate_amount(limit, estimate),
+        )
+        for limit in limits
+    )
+
+
+def rate_amount(limit: RateLimit, usage: Usage) -> int:
+    """The amount a call puts on `limit`, given its (estimated or actual) usage."""
+    if limit.measure is not RateMeasure.TOKENS:
+        return 1
+    return counted(
+        limit.counts, usage.total_tokens, usage.input_tokens, usage.output_tokens
+    )
+
+
+def settled_rates(
+    rates: tuple[RateCharge, ...], usage: Usage
+) -> tuple[RateCharge, ...]:
+    """The rate charges of a finished call: token limits get the actual count."""
+    return tuple(replace(r, amount=rate_amount(r.limit, usage)) for r in rates)
+
+
+def all_fail_open(
+    rules: tuple[QuotaRule, ...], limits: tuple[RateLimit, ...] = ()
+) -> bool:
+    """Whether Redis being away may admit the call: shadow rules never refuse."""
+    kinds = [(r.failure_policy, r.mode) for r in rules]
+    kinds += [(limit.failure_policy, limit.mode) for limit in limits]
+    return all(
+        policy is FailurePolicy.OPEN or mode is Mode.SHADOW for policy, mode in kinds
+    )
 
 
 def final_usage(call: Call) -> Usage:
@@ -142,6 +197,45 @@ def amount_text(kind: LimitType, amount: int) -> str:
     return micros_text(amount) if kind is LimitType.COST else str(amount)
 
 
+def rate_headers(admission: Admission, now: datetime) -> dict[str, str]:
+    """OpenAI-style headers for a call: per unit, the enforced quota or rate
+    limit with the least left, or the one that refused the call."""
+    refused = admission.refused_by
+    enforced = [c for c in admission.counters if c.rule.mode is Mode.ENFORCE]
+    headers = dict(quota_headers((refused,) if refused else enforced, now))
+    if refused is not None:
+        return headers
+    for unit, measure in (
+        ("requests", RateMeasure.REQUESTS),
+        ("tokens", RateMeasure.TOKENS),
+    ):
+        states = [
+            r
+            for r in admission.rates
+            if r.limit.mode is Mode.ENFORCE and r.limit.measure is measure
+        ]
+        if not states:
+            continue
+        rate_refused = admission.rate_refused_by
+        state = rate_refused if rate_refused in states else min(states, key=_left)
+        shown = headers.get(f"x-ratelimit-remaining-{unit}")
+        if state is rate_refused or shown is None or state.remaining < int(shown):
+            headers |= _rate_state_headers(state, unit)
+    return headers
+
+
+def _left(state: RateState) -> int:
+    return state.remaining
+
+
+def _rate_state_headers(state: RateState, what: str) -> dict[str, str]:
+    return {
+        f"x-ratelimit-limit-{what}": str(state.limit.amount),
+        f"x-ratelimit-remaining-{what}": str(state.remaining),
+        f"x-ratelimit-reset-{what}": duration_text(math.ceil(state.reset_ms / 1000)),
+    }
+
+
 def duration_text(seconds: int) -> str:
     """Seconds as OpenAI writes reset times: `1h2m3s`, `4m0s`, `7s`."""
     hours, rest = divmod(seconds, 3600)
@@ -180,4 +274,5 @@ def usage_event(
         latency_ms=(time.monotonic() - call.started) * 1000,
         rules_revision=call.rules.revision,
         reason=call.reason,
+        shadow_refusals=call.admission.shadow_refusals if call.admission else (),
     )

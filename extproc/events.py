@@ -79,6 +79,8 @@ class UsageEvent:
     latency_ms: float = 0.0
     rules_revision: str = ""
     reason: str = ""  # why the call was refused or cut, in words
+    # Shadow rules and limits that had no room for the call, which they admit.
+    shadow_refusals: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, str | int | float | bool | None]:
         """Flat fields for a log line."""
@@ -88,6 +90,7 @@ class UsageEvent:
         flat.update((name, getattr(self.usage, name)) for name in _USAGE_FIELDS)
         flat["decision"] = str(self.decision)
         flat["windows"] = ",".join(str(window) for window in self.windows)
+        flat["shadow_refusals"] = ",".join(self.shadow_refusals)
         flat["latency_ms"] = round(self.latency_ms, 3)
         return flat
 
@@ -119,6 +122,7 @@ class UsageEvent:
             "latency_ms": round(self.latency_ms, 3),
             "rules_revision": self.rules_revision,
             "reason": self.reason,
+            "shadow_refusals": list(self.shadow_refusals),
         }
 
     def stream_entry(self) -> dict[str, str]:

@@ -58,11 +58,16 @@ class Meter:
 
     def _tokens(self, total: int, input_tokens: int, output_tokens: int) -> int:
         """The count a token rule takes, by its `counts`."""
-        if self.rule.counts is Counts.INPUT:
-            return input_tokens
-        if self.rule.counts is Counts.OUTPUT:
-            return output_tokens
-        return total
+        return counted(self.rule.counts, total, input_tokens, output_tokens)
+
+
+def counted(counts: Counts, total: int, input_tokens: int, output_tokens: int) -> int:
+    """The tokens that a rule or rate limit counting `counts` takes."""
+    if counts is Counts.INPUT:
+        return input_tokens
+    if counts is Counts.OUTPUT:
+        return output_tokens
+    return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,10 @@ from extproc.call import (
     amount_text,
     final_usage,
     plan_charges,
-    quota_headers,
+    plan_rates,
+    rate_headers,
     settled_charges,
+    settled_rates,
     usage_event,
 )
 from extproc.clock import Clock, system_clock
@@ -39,10 +41,17 @@ from extproc.errors import BadRequest, StoreUnavailable
 from extproc.events import Decision, UsageEvent, price_unknown_entry
 from extproc.identity import CONSUMER_HEADER, STRIPPED_HEADERS, identify
 from extproc.metrics import Metrics
-from extproc.rules.model import LimitType, QuotaRule
+from extproc.rules.model import LimitType, QuotaRule, RateLimit, RateMeasure
 from extproc.rules.source import RuleSource
 from extproc.settlement import Settler
-from extproc.store.quota_store import Admission, Charge, CounterState, QuotaStore
+from extproc.store.quota_store import (
+    Admission,
+    Charge,
+    CounterState,
+    QuotaStore,
+    RateCharge,
+    RateState,
+)
 
 log = structlog.get_logger("extproc.processor")
 
@@ -173,11 +182,13 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         return replies.continue_request_body(new_body, length)
 
     async def _admit(self, call: Call) -> pb.ProcessingResponse | None:
-        """Reserve the call's estimate; a refusal reply, or None when admitted."""
+        """Reserve the call's estimate on its quotas and rate limits, in one round
+        trip; a refusal reply, or None when admitted."""
         assert call.request is not None and call.consumer is not None
         rules = call.rules.rules_for(call.consumer.name, call.request.model)
-        if not rules:
-            return None  # no quota applies to this model: unmetered
+        limits = call.rules.rate_limits_for(call.consumer.name, call.request.model)
+        if not rules and not limits:
+            return None  # no quota or limit applies to this model: unmetered
         now = self._clock()
         plan = metering.plan(rules, call.request.model, call.rules.pricing, now)
         self._warn_unpriced(call, plan)
@@ -187,20 +198,24 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         if call.price is None:
             call.price = call.rules.pricing.find(call.request.model, now)
         charges = plan_charges(plan.meters, call.request, now)
+        rates = plan_rates(limits, call.request, now)
         try:
             admission = await self._store.reserve(
-                call.consumer.name, call.request_id, charges, now
+                call.consumer.name, call.request_id, charges, now, rates
             )
         except StoreUnavailable as exc:
-            return self._store_unavailable(call, rules, str(exc))
+            return self._store_unavailable(call, rules, limits, str(exc))
 
-        call.charges, call.admission, call.admitted_at = charges, admission, now
+        call.charges, call.rates = charges, rates
+        call.admission, call.admitted_at = admission, now
         if admission.admitted:
             call.decision = Decision.ADMITTED
             self._metrics.reserve(call.request.estimated_tokens)
             return None
-        call.charges = ()
-        return self._refuse_quota(call, admission, charges)
+        call.charges, call.rates = (), ()
+        if admission.refused_by is not None:
+            return self._refuse_quota(call, admission, charges)
+        return self._refuse_rate(call, admission, rates)
 
     def _warn_unpriced(self, call: Call, plan: metering.Plan) -> None:
         """Say every time a cost rule met a model it has no price for: in the
@@ -237,10 +252,14 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         )
 
     def _store_unavailable(
-        self, call: Call, rules: tuple[QuotaRule, ...], reason: str
+        self,
+        call: Call,
+        rules: tuple[QuotaRule, ...],
+        limits: tuple[RateLimit, ...],
+        reason: str,
     ) -> pb.ProcessingResponse | None:
         call.reason = reason
-        if all_fail_open(rules):
+        if all_fail_open(rules, limits):
             call.decision = Decision.UNCOUNTED
             log.warning("admitted_uncounted", id=call.request_id, reason=reason)
             return None
@@ -266,10 +285,33 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             "retry-after": str(reset),
             # Waiting out a day is no job for an SDK's automatic retries.
             "x-should-retry": "true" if reset <= 60 else "false",
-            **quota_headers((counter,), now),
+            **rate_headers(admission, now),
         }
         return self._refuse_now(
             call, Decision.REFUSED, 429, message, "quota_exceeded", headers=headers
+        )
+
+    def _refuse_rate(
+        self, call: Call, admission: Admission, rates: tuple[RateCharge, ...]
+    ) -> pb.ProcessingResponse:
+        state = admission.rate_refused_by
+        assert state is not None
+        pairs = zip(rates, admission.rates, strict=True)
+        amount = next(rate.amount for rate, seen in pairs if seen is state)
+        wait_s = _rate_wait_seconds(state, amount)
+        headers = {
+            "retry-after": str(wait_s),
+            "x-should-retry": "true" if wait_s <= 60 else "false",
+            **rate_headers(admission, self._clock()),
+        }
+        return self._refuse_now(
+            call,
+            Decision.REFUSED,
+            429,
+            _rate_message(state, amount, wait_s),
+            "rate_limit_exceeded",
+            headers=headers,
+            error_type=str(state.limit.measure),
         )
 
     def _on_response_headers(
@@ -287,10 +329,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             content_type,
             content_encoding=headers.get("content-encoding", ""),
         )
-        if not call.admission.counters:
+        headers = rate_headers(call.admission, self._clock())
+        if not headers:
             return replies.continue_response_headers()
-        quota = quota_headers(call.admission.counters, self._clock())
-        return replies.continue_response_headers(replies.header_mutation(quota))
+        return replies.continue_response_headers(replies.header_mutation(headers))
 
     def _on_response_body(
         self, call: Call, message: pb.HttpBody
@@ -323,12 +365,15 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         code: str,
         param: str | None = None,
         headers: Mapping[str, str] | None = None,
+        error_type: str | None = None,
     ) -> pb.ProcessingResponse:
         """Answer the client directly and record the call's event."""
         call.decision, call.status = decision, status
         call.reason = call.reason or code
         self._finish(call)
-        return replies.immediate_error(status, message, code, headers, param)
+        return replies.immediate_error(
+            status, message, code, headers, param, error_type
+        )
 
     def _finish(self, call: Call) -> None:
         """Settle or record the call, once, whichever way its stream ended."""
@@ -352,8 +397,9 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         self._count_usage(call, event)
         assert call.consumer is not None
         totals = self._aggregates.for_call(call, usage, now)
+        rates = settled_rates(call.rates, usage)
         self._settler.settle(
-            call.consumer.name, call.request_id, charged, event, totals
+            call.consumer.name, call.request_id, charged, event, totals, rates
         )
 
 
@@ -382,6 +428,40 @@ def _quota_message(counter: CounterState, estimate: int) -> str:
         f"{rule.cycle} ({rule.zone}): {_amount(rule, counter.remaining)} of "
         f"{limit} remain and this call needs an estimated {needed}. It resets "
         f"at {resets}."
+    )
+
+
+def _rate_wait_seconds(state: RateState, amount: int) -> int:
+    """Whole seconds until the call would fit (a slot: a guess of one second)."""
+    if state.window is None:
+        return 1
+    limit = state.limit.amount
+    wait_ms = state.window.wait_ms(state.previous, state.current, amount, limit)
+    if wait_ms is None:  # never fits: the whole window is the honest answer
+        return state.window.width_ms // 1000
+    return max(1, -(-wait_ms // 1000))
+
+
+def _rate_message(state: RateState, amount: int, wait_s: int) -> str:
+    limit = state.limit
+    if limit.measure is RateMeasure.CONCURRENT:
+        return (
+            f"Concurrency limit '{limit.name}' reached: {limit.amount} calls may be "
+            "in flight at once. Retry when one of them ends."
+        )
+    what = (
+        f"{limit.counts} tokens" if limit.measure is RateMeasure.TOKENS else "requests"
+    )
+    per = f"{limit.amount} {what} per {limit.unit}"
+    if amount > limit.amount:
+        return (
+            f"This call's estimate of {amount} {what} exceeds the whole rate limit "
+            f"'{limit.name}' of {per}; lower max_tokens or shorten the prompt."
+        )
+    needs = f" and this call needs an estimated {amount}" if amount > 1 else ""
+    return (
+        f"Rate limit '{limit.name}' reached: {per}; {state.remaining} remain"
+        f"{needs}. Retry in {wait_s} s."
     )
 
 

@@ -40,11 +40,18 @@ def header_mutation(
     return pb.HeaderMutation(set_headers=options, remove_headers=list(remove))
 
 
-def error_body(status: int, message: str, code: str, param: str | None = None) -> bytes:
-    """An OpenAI-style error object, the shape LLM SDKs already parse."""
+def error_body(
+    status: int,
+    message: str,
+    code: str,
+    param: str | None = None,
+    error_type: str | None = None,
+) -> bytes:
+    """An OpenAI-style error object, the shape LLM SDKs already parse; `error_type`
+    replaces the status's usual type (OpenAI's rate limits say `requests`)."""
     error = {
         "message": message,
-        "type": _ERROR_TYPES.get(status, "api_error"),
+        "type": error_type or _ERROR_TYPES.get(status, "api_error"),
         "param": param,
         "code": code,
     }
@@ -57,6 +64,7 @@ def immediate_error(
     code: str,
     headers: Mapping[str, str] | None = None,
     param: str | None = None,
+    error_type: str | None = None,
 ) -> pb.ProcessingResponse:
     """Answer the client now, without calling the provider."""
     all_headers = {"content-type": "application/json", **(headers or {})}
@@ -64,7 +72,7 @@ def immediate_error(
         immediate_response=pb.ImmediateResponse(
             status=HttpStatus(code=status),
             headers=header_mutation(all_headers),
-            body=error_body(status, message, code, param),
+            body=error_body(status, message, code, param, error_type),
             details=code,
         )
     )

@@ -17,7 +17,13 @@ import structlog
 
 from extproc.errors import StoreUnavailable
 from extproc.events import UsageEvent, threshold_entry
-from extproc.store.quota_store import Charge, Crossing, Increment, QuotaStore
+from extproc.store.quota_store import (
+    Charge,
+    Crossing,
+    Increment,
+    QuotaStore,
+    RateCharge,
+)
 
 log = structlog.get_logger("extproc.settlement")
 
@@ -46,10 +52,13 @@ class Settler:
         charges: Sequence[Charge],
         event: UsageEvent,
         increments: Sequence[Increment] = (),
+        rates: Sequence[RateCharge] = (),
     ) -> None:
-        """Charge `charges`, bump `increments` and record `event`, in the
-        background; the increments land with the charge, exactly once."""
-        work = self._settle(consumer, request_id, tuple(charges), event, increments)
+        """Charge `charges` and `rates`, bump `increments` and record `event`, in
+        the background; the increments land with the charge, exactly once."""
+        work = self._settle(
+            consumer, request_id, tuple(charges), event, increments, tuple(rates)
+        )
         self._spawn(work)
 
     def record(self, event: UsageEvent, increments: Sequence[Increment] = ()) -> None:
@@ -79,6 +88,7 @@ class Settler:
         charges: tuple[Charge, ...],
         event: UsageEvent,
         increments: Sequence[Increment],
+        rates: tuple[RateCharge, ...],
     ) -> None:
         entry = event.stream_entry()
         loop = asyncio.get_running_loop()
@@ -93,6 +103,7 @@ class Settler:
                     increments,
                     event=entry,
                     events_max_len=self._events_max_len,
+                    rates=rates,
                 )
             except StoreUnavailable as exc:
                 if loop.time() + backoff >= deadline:

@@ -47,6 +47,7 @@ def test_fields_flatten_usage_after_the_event_fields() -> None:
         "latency_ms": 12.346,
         "rules_revision": "rev-7",
         "reason": "",
+        "shadow_refusals": "",
         "input_tokens": 20,
         "output_tokens": 10,
         "total_tokens": 30,

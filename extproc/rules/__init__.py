@@ -1,11 +1,15 @@
-"""Consumers and quota rules: the schema, the loader and the active snapshot."""
+"""Consumers, quota rules and rate limits: schema, loader and active snapshot."""
 
 from extproc.rules.model import (
     ApiKey,
     Consumer,
     FailurePolicy,
     LimitType,
+    Mode,
     QuotaRule,
+    RateLimit,
+    RateMeasure,
+    RateUnit,
     RuleSet,
 )
 
@@ -14,6 +18,10 @@ __all__ = [
     "Consumer",
     "FailurePolicy",
     "LimitType",
+    "Mode",
     "QuotaRule",
+    "RateLimit",
+    "RateMeasure",
+    "RateUnit",
     "RuleSet",
 ]

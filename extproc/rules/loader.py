@@ -21,10 +21,12 @@ from extproc.rules.schema import (
     CONSUMER,
     PRICING,
     QUOTA_RULE,
+    RATE_LIMIT,
     Binding,
     ConsumerManifest,
     Document,
     PricingManifest,
+    RateLimitManifest,
     RuleManifest,
     Site,
     parse_document,
@@ -91,8 +93,10 @@ def build_rules(files: Mapping[str, bytes]) -> RuleSet:
         revision=revision_of(files),
         consumers={name: _consumer(m) for name, m in state.consumers.items()},
         rules={name: m.rule for name, m in state.rules.items()},
-        bindings=bindings,
+        bindings={name: bindings[name] for name in state.rules},
         prices={name: m.price for name, m in state.prices.items()},
+        rate_limits={name: m.limit for name, m in state.rate_limits.items()},
+        rate_bindings={name: bindings[name] for name in state.rate_limits},
     )
 
 
@@ -104,7 +108,13 @@ def _consumer(manifest: ConsumerManifest) -> Consumer:
     return Consumer(name=manifest.name, keys=manifest.keys, labels=manifest.labels)
 
 
-_KIND_WORDS = {CONSUMER: "consumer", QUOTA_RULE: "rule", PRICING: "pricing"}
+# Quota rules and rate limits share one namespace: events and usage name either.
+_KIND_WORDS = {
+    CONSUMER: "consumer",
+    QUOTA_RULE: "rule",
+    PRICING: "pricing",
+    RATE_LIMIT: "rule",
+}
 
 
 @dataclass
@@ -116,7 +126,9 @@ class _State:
     rules: dict[str, RuleManifest] = field(default_factory=dict)
     prices: dict[str, PricingManifest] = field(default_factory=dict)
     # Every rule's binding, with the rule when it is valid.
-    bindings: list[tuple[Binding, RuleManifest | None]] = field(default_factory=list)
+    rate_limits: dict[str, RateLimitManifest] = field(default_factory=dict)
+    # Every rule's (or rate limit's) binding, with its name when it is valid.
+    bindings: list[tuple[Binding, str | None]] = field(default_factory=list)
     declared: dict[tuple[str, str], Site] = field(default_factory=dict)
     key_owners: dict[str, tuple[str, Site]] = field(default_factory=dict)
     # A file that does not parse, or a Consumer that does not validate, hides
@@ -160,20 +172,24 @@ class _State:
             self.prices[manifest.price.name] = manifest
         elif doc.kind == PRICING:
             self.invalid_prices.add(doc.name)
-        rule = manifest if isinstance(manifest, RuleManifest) else None
-        if rule is not None:
-            self.rules[rule.rule.name] = rule
+        valid_name = None
+        if isinstance(manifest, RuleManifest):
+            valid_name = manifest.rule.name
+            self.rules[valid_name] = manifest
+        elif isinstance(manifest, RateLimitManifest):
+            valid_name = manifest.limit.name
+            self.rate_limits[valid_name] = manifest
         if doc.binding is not None:
-            self.bindings.append((doc.binding, rule))
+            self.bindings.append((doc.binding, valid_name))
 
     def is_duplicate(self, doc: Document) -> bool:
         """Whether the document reuses a name of its kind (names are per kind)."""
         if doc.kind is None or doc.name is None or doc.name_site is None:
             return False
-        first = self.declared.setdefault((doc.kind, doc.name), doc.name_site)
+        kind = _KIND_WORDS[doc.kind]
+        first = self.declared.setdefault((kind, doc.name), doc.name_site)
         if first == doc.name_site:
             return False
-        kind = _KIND_WORDS[doc.kind]
         message = (
             f"duplicate {kind} name '{doc.name}' (first defined in {_place(first)})"
         )
@@ -218,13 +234,14 @@ class _State:
                     self.problems.append(pricing.name_site.problem(message))
 
     def resolve_bindings(self) -> dict[str, tuple[str, ...]]:
-        """Consumer names bound by each valid rule: names plus selector matches."""
+        """Consumer names bound by each valid rule or rate limit, by its name:
+        names plus selector matches."""
         index = _SelectorIndex(self.consumers.values())
         bindings: dict[str, tuple[str, ...]] = {}
-        for binding, manifest in self.bindings:
-            bound = self.bind(binding, index, judge_empty=manifest is not None)
-            if manifest is not None:
-                bindings[manifest.rule.name] = bound
+        for binding, name in self.bindings:
+            bound = self.bind(binding, index, judge_empty=name is not None)
+            if name is not None:
+                bindings[name] = bound
         return bindings
 
     def bind(

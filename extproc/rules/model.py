@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from typing import TypeVar
 
 from extproc.windows import Cycle
 
@@ -50,6 +51,40 @@ class FailurePolicy(enum.StrEnum):
     OPEN = "open"  # admit the call uncounted, and say so in the event
 
 
+class Mode(enum.StrEnum):
+    """Whether a rule refuses calls, or only counts them and reports would-refuse."""
+
+    ENFORCE = "enforce"
+    SHADOW = "shadow"
+
+
+class RateMeasure(enum.StrEnum):
+    """What a rate limit counts."""
+
+    TOKENS = "tokens"  # tokens per unit of time, reserved and settled like quotas
+    REQUESTS = "requests"  # calls admitted per unit of time
+    CONCURRENT = "concurrent"  # calls in flight at once; no unit
+
+
+class RateUnit(enum.StrEnum):
+    SECOND = "second"
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+    @property
+    def seconds(self) -> int:
+        return _UNIT_SECONDS[self]
+
+
+_UNIT_SECONDS = {
+    RateUnit.SECOND: 1,
+    RateUnit.MINUTE: 60,
+    RateUnit.HOUR: 3600,
+    RateUnit.DAY: 86_400,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     """A consumer's credential, known only by the SHA-256 hex digest of the key."""
@@ -82,6 +117,7 @@ class QuotaRule:
     unknown_price: UnknownPrice = UnknownPrice.REFUSE  # cost rules only
     default_price: str = ""  # name of a Pricing document, with UnknownPrice.DEFAULT
     thresholds: tuple[int, ...] = ()  # percent of the limit, ascending
+    mode: Mode = Mode.ENFORCE
 
     @property
     def calendar(self) -> str:
@@ -97,9 +133,35 @@ class QuotaRule:
         return f"{cycle}@{self.zone}"
 
     def applies_to(self, model: str) -> bool:
-        if not self.models:
-            return True
-        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+        return _matches(self.models, model)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `amount` of `measure` per sliding `unit` (in flight, if concurrent)."""
+
+    name: str
+    measure: RateMeasure
+    amount: int
+    unit: RateUnit | None = None  # None exactly when measure is CONCURRENT
+    models: tuple[str, ...] = ()  # shell-style patterns; empty means every model
+    counts: Counts = Counts.TOTAL  # read only when measure is TOKENS
+    mode: Mode = Mode.ENFORCE
+    failure_policy: FailurePolicy = FailurePolicy.CLOSED
+
+    @property
+    def width_ms(self) -> int:
+        """The window's length in ms (0 for a concurrency limit, which has none)."""
+        return self.unit.seconds * 1000 if self.unit is not None else 0
+
+    def applies_to(self, model: str) -> bool:
+        return _matches(self.models, model)
+
+
+def _matches(patterns: tuple[str, ...], model: str) -> bool:
+    if not patterns:
+        return True
+    return any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +246,10 @@ class RuleSet:
     consumer_by_key: Mapping[str, Consumer]
     rules_by_consumer: Mapping[str, tuple[QuotaRule, ...]]
     pricing: PriceTable = field(default_factory=PriceTable)
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    rate_limits_by_consumer: Mapping[str, tuple[RateLimit, ...]] = field(
+        default_factory=dict
+    )
 
     def consumer_for_key_hash(self, sha256_hex: str) -> Consumer | None:
         return self.consumer_by_key.get(sha256_hex)
@@ -193,6 +259,11 @@ class RuleSet:
         bound = self.rules_by_consumer.get(consumer, ())
         return tuple(rule for rule in bound if rule.applies_to(model))
 
+    def rate_limits_for(self, consumer: str, model: str) -> tuple[RateLimit, ...]:
+        """The rate limits binding `consumer` that apply to `model`, in name order."""
+        bound = self.rate_limits_by_consumer.get(consumer, ())
+        return tuple(limit for limit in bound if limit.applies_to(model))
+
     @classmethod
     def build(
         cls,
@@ -201,18 +272,38 @@ class RuleSet:
         rules: Mapping[str, QuotaRule],
         bindings: Mapping[str, tuple[str, ...]],
         prices: Mapping[str, Price] | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
+        rate_bindings: Mapping[str, tuple[str, ...]] | None = None,
     ) -> RuleSet:
-        """Index validated parts; `bindings` maps a rule name to consumer names."""
+        """Index validated parts; `bindings` maps a rule name to consumer names,
+        `rate_bindings` a rate limit's name to consumer names."""
         by_key = {key.sha256: c for c in consumers.values() for key in c.keys}
-        by_consumer: dict[str, list[QuotaRule]] = {name: [] for name in consumers}
-        for rule_name in sorted(bindings):
-            for consumer_name in bindings[rule_name]:
-                by_consumer[consumer_name].append(rules[rule_name])
+        rate_limits = rate_limits or {}
         return cls(
             revision=revision,
             consumers=dict(consumers),
             rules=dict(rules),
             consumer_by_key=by_key,
-            rules_by_consumer={k: tuple(v) for k, v in by_consumer.items()},
+            rules_by_consumer=_by_consumer(consumers, rules, bindings),
             pricing=PriceTable.build(prices or {}),
+            rate_limits=dict(rate_limits),
+            rate_limits_by_consumer=_by_consumer(
+                consumers, rate_limits, rate_bindings or {}
+            ),
         )
+
+
+Bound = TypeVar("Bound", QuotaRule, RateLimit)
+
+
+def _by_consumer(
+    consumers: Mapping[str, Consumer],
+    named: Mapping[str, Bound],
+    bindings: Mapping[str, tuple[str, ...]],
+) -> dict[str, tuple[Bound, ...]]:
+    """Each consumer's bound rules (or limits), in name order."""
+    by_consumer: dict[str, list[Bound]] = {name: [] for name in consumers}
+    for name in sorted(bindings):
+        for consumer_name in bindings[name]:
+            by_consumer[consumer_name].append(named[name])
+    return {k: tuple(v) for k, v in by_consumer.items()}

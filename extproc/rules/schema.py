@@ -26,8 +26,12 @@ from extproc.rules.model import (
     Counts,
     FailurePolicy,
     LimitType,
+    Mode,
     Price,
     QuotaRule,
+    RateLimit,
+    RateMeasure,
+    RateUnit,
     UnknownPrice,
 )
 from extproc.windows import Cycle
@@ -36,12 +40,14 @@ API_VERSION = "extproc/v1"
 CONSUMER = "Consumer"
 QUOTA_RULE = "QuotaRule"
 PRICING = "Pricing"
-KINDS = (CONSUMER, QUOTA_RULE, PRICING)
+RATE_LIMIT = "RateLimit"
+KINDS = (CONSUMER, QUOTA_RULE, PRICING, RATE_LIMIT)
 
 # Defaults of optional QuotaRule fields; docs/rules.md lists the same table.
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 DEFAULT_WEEK_START = "monday"
 DEFAULT_FAILURE_POLICY = FailurePolicy.CLOSED
+DEFAULT_MODE = Mode.ENFORCE
 
 WEEKDAYS = (
     "monday",
@@ -129,7 +135,16 @@ class PricingManifest:
     name_site: Site
 
 
-Manifest = ConsumerManifest | RuleManifest | PricingManifest
+@dataclass(frozen=True, slots=True)
+class RateLimitManifest:
+    """A valid RateLimit document."""
+
+    limit: RateLimit
+    binding: Binding
+    name_site: Site
+
+
+Manifest = ConsumerManifest | RuleManifest | PricingManifest | RateLimitManifest
 
 
 @cache
@@ -291,14 +306,16 @@ class Document:
         return Binding(tuple(names), selector, self.site(node, path))
 
     def quota(self, node: Node, path: str) -> int | None:
+        """A positive amount (a quota, a limit's amount) that Lua counts exactly."""
         value = self.integer(node, path)
         if value is None:
             return None
+        what = path.rsplit(".", 1)[-1]
         if value <= 0:
-            self.fail(node, path, f"quota must be a positive integer, got {value}")
+            self.fail(node, path, f"{what} must be a positive integer, got {value}")
             return None
         if value > MAX_QUOTA:
-            self.fail(node, path, f"quota above the supported maximum {MAX_QUOTA}")
+            self.fail(node, path, f"{what} above the supported maximum {MAX_QUOTA}")
             return None
         return value
 
@@ -537,7 +554,9 @@ RULE_OPTIONAL = (
     "unknownPrice",
     "defaultPrice",
     "thresholds",
+    "mode",
 )
+MODES = tuple(mode.value for mode in Mode)
 # Fields that only some limit types take, and the types that take them.
 _ONLY_FOR = {
     "counts": (LimitType.TOKEN,),
@@ -548,17 +567,37 @@ _ONLY_FOR = {
 
 
 def parse_rule(doc: Document, meta: Node, spec: Node) -> Manifest | None:
-    metadata = doc.mapping(meta, "metadata", ("name",), ())
-    fields = doc.mapping(spec, "spec", RULE_REQUIRED, RULE_OPTIONAL)
+    read = parse_bound(
+        doc,
+        (meta, spec),
+        (RULE_REQUIRED, RULE_OPTIONAL),
+        lambda fields, name: rule_fields(doc, fields, name),
+    )
+    if read is None:
+        return None
+    rule, binding, name_site, fields = read
+    default_site = fields.site("defaultPrice") if "defaultPrice" in fields else None
+    return RuleManifest(rule, binding, name_site, default_site)
+
+
+def parse_bound(
+    doc: Document,
+    nodes: tuple[Node, Node],
+    keys: tuple[tuple[str, ...], tuple[str, ...]],
+    read_spec: Callable[[Fields, str], T | None],
+) -> tuple[T, Binding, Site, Fields] | None:
+    """A document that binds consumers (QuotaRule, RateLimit): its spec read by
+    `read_spec`, its binding, its name's site and its spec fields."""
+    metadata = doc.mapping(nodes[0], "metadata", ("name",), ())
+    fields = doc.mapping(nodes[1], "spec", *keys)
     if metadata is None or fields is None:
         return None
     name = metadata.read("name", doc.read_name)
-    rule = rule_fields(doc, fields, name or "")
+    value = read_spec(fields, name or "")
     doc.binding = fields.read("consumers", doc.binding_of)
-    if name is None or rule is None or doc.binding is None:
+    if name is None or value is None or doc.binding is None:
         return None
-    default_site = fields.site("defaultPrice") if "defaultPrice" in fields else None
-    return RuleManifest(rule, doc.binding, metadata.site("name"), default_site)
+    return value, doc.binding, metadata.site("name"), fields
 
 
 def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
@@ -576,12 +615,13 @@ def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
         "failurePolicy", doc.choice(FAILURE_POLICIES), DEFAULT_FAILURE_POLICY.value
     )
     thresholds = spec.get("thresholds", doc.thresholds, tuple[int, ...]())
+    mode = spec.get("mode", doc.choice(MODES), DEFAULT_MODE.value)
     measure = limit_fields(doc, spec, limit)
     if limit is None or quota is None or cycle is None or zone is None:
         return None
     if week is None or models is None or policy is None:
         return None
-    if thresholds is None or measure is None:
+    if thresholds is None or measure is None or mode is None:
         return None
     return QuotaRule(
         name=name,
@@ -597,6 +637,7 @@ def rule_fields(doc: Document, spec: Fields, name: str) -> QuotaRule | None:
         currency=measure[1],
         unknown_price=measure[2],
         default_price=measure[3],
+        mode=Mode(mode),
     )
 
 
@@ -692,4 +733,74 @@ def price_fields(
     return given, output, cached, written, reasoning
 
 
-_PARSERS = {CONSUMER: parse_consumer, QUOTA_RULE: parse_rule, PRICING: parse_pricing}
+RATE_MEASURES = tuple(measure.value for measure in RateMeasure)
+RATE_UNITS = tuple(unit.value for unit in RateUnit)
+RATE_REQUIRED = ("limit", "amount", "consumers")
+RATE_OPTIONAL = ("unit", "counts", "models", "mode", "failurePolicy")
+
+
+def parse_rate_limit(doc: Document, meta: Node, spec: Node) -> Manifest | None:
+    read = parse_bound(
+        doc,
+        (meta, spec),
+        (RATE_REQUIRED, RATE_OPTIONAL),
+        lambda fields, name: rate_limit_fields(doc, fields, spec, name),
+    )
+    return RateLimitManifest(*read[:3]) if read is not None else None
+
+
+def rate_limit_fields(
+    doc: Document, spec: Fields, node: Node, name: str
+) -> RateLimit | None:
+    """The RateLimit that `spec` describes; every field is read, to report all."""
+    measure = spec.read("limit", doc.choice(RATE_MEASURES))
+    amount = spec.read("amount", doc.quota)
+    unit = spec.get("unit", doc.choice(RATE_UNITS), None)
+    counts = spec.get("counts", doc.choice(COUNTS), Counts.TOTAL.value)
+    models = spec.get("models", doc.patterns, list[str]())
+    mode = spec.get("mode", doc.choice(MODES), DEFAULT_MODE.value)
+    policy = spec.get(
+        "failurePolicy", doc.choice(FAILURE_POLICIES), DEFAULT_FAILURE_POLICY.value
+    )
+    if measure is None:
+        return None
+    if not rate_fields_agree(doc, spec, node, RateMeasure(measure)):
+        return None
+    if amount is None or counts is None or models is None:
+        return None
+    if mode is None or policy is None:
+        return None
+    return RateLimit(
+        name=name,
+        measure=RateMeasure(measure),
+        amount=amount,
+        unit=RateUnit(unit) if unit is not None else None,
+        models=tuple(models),
+        counts=Counts(counts),
+        mode=Mode(mode),
+        failure_policy=FailurePolicy(policy),
+    )
+
+
+def rate_fields_agree(
+    doc: Document, spec: Fields, node: Node, measure: RateMeasure
+) -> bool:
+    """A unit is needed exactly when the limit has a window; `counts` only when
+    it counts tokens."""
+    problems = len(doc.problems)
+    if measure is RateMeasure.CONCURRENT and "unit" in spec:
+        doc.problems.append(spec.site("unit").problem("a concurrent limit has no unit"))
+    if measure is not RateMeasure.CONCURRENT and "unit" not in spec:
+        doc.fail(node, join(spec.path, "unit"), "missing required field")
+    if measure is not RateMeasure.TOKENS and "counts" in spec:
+        message = f"only a tokens limit counts tokens, not a {measure} limit"
+        doc.problems.append(spec.site("counts").problem(message))
+    return len(doc.problems) == problems
+
+
+_PARSERS = {
+    CONSUMER: parse_consumer,
+    QUOTA_RULE: parse_rule,
+    PRICING: parse_pricing,
+    RATE_LIMIT: parse_rate_limit,
+}

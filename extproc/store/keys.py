@@ -27,6 +27,20 @@ class KeySpace:
         """Sorted set of the window's reservations, scored by expiry (Unix ms)."""
         return f"{self.counter(consumer, rule, window_key)}:holds"
 
+    def rate_window(self, consumer: str, limit: str, index: int) -> str:
+        """Hash of a rate limit's fixed window number `index`: used, reserved,
+        holds."""
+        return f"{self.tag(consumer)}:r:{limit}:{index}"
+
+    def rate_holds(self, consumer: str, limit: str, index: int) -> str:
+        """Sorted set of a rate window's reservations, scored by expiry (Unix ms)."""
+        return f"{self.rate_window(consumer, limit, index)}:holds"
+
+    def rate_slots(self, consumer: str, limit: str) -> str:
+        """Sorted set of a concurrency limit's calls in flight, scored by expiry
+        (Unix ms)."""
+        return f"{self.tag(consumer)}:r:{limit}:slots"
+
     def settled(self, consumer: str, request_id: str) -> str:
         """Marker that makes settlement of one request happen exactly once."""
         return f"{self.tag(consumer)}:settled:{request_id}"

@@ -2,7 +2,10 @@
 
 A call reserves its estimate on the current window of every rule that binds it
 (all or nothing); at its end the reservation is replaced by what the provider
-reported (settlement), exactly once. Redis failures become `StoreUnavailable`.
+reported (settlement), exactly once. Rate limits ride in the same two scripts:
+token limits reserve and settle like quotas, request limits count on admission,
+concurrency limits take a slot on admission and free it on settlement. Redis
+failures become `StoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from extproc.errors import StoreUnavailable
-from extproc.rules.model import QuotaRule
+from extproc.rules.model import Mode, QuotaRule, RateLimit, RateMeasure
+from extproc.sliding import SlidingWindow
 from extproc.store.keys import KeySpace
 from extproc.store.scripts import RESERVE, SETTLE, Arg
 from extproc.windows import Window
@@ -46,6 +50,7 @@ class CounterState:
     limit: int
     used: int
     reserved: int
+    over: bool = False  # the call did not fit (a shadow rule admits it anyway)
 
     @property
     def remaining(self) -> int:
@@ -53,21 +58,67 @@ class CounterState:
 
 
 @dataclass(frozen=True, slots=True)
+class RateCharge:
+    """An amount put on one rate limit: tokens, or one request or one slot."""
+
+    limit: RateLimit
+    window: SlidingWindow | None  # at admission; None for a concurrency limit
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateState:
+    """A rate limit's numbers as the reservation script saw them."""
+
+    limit: RateLimit
+    window: SlidingWindow | None
+    previous: int  # the previous fixed window's count (0 for concurrency)
+    current: int  # the current window's count, or the calls in flight
+    over: bool  # the call did not fit
+
+    @property
+    def remaining(self) -> int:
+        if self.window is None:
+            return max(0, self.limit.amount - self.current)
+        return self.window.remaining(self.previous, self.current, self.limit.amount)
+
+    @property
+    def reset_ms(self) -> int:
+        """Time until the count is back to nothing; 0 for a concurrency limit."""
+        if self.window is None:
+            return 0
+        return self.window.reset_ms(self.previous, self.current)
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
-    """The answer to a reservation: admitted, or refused by one rule."""
+    """The answer to a reservation: admitted, or refused by one rule or limit."""
 
     counters: tuple[CounterState, ...]
     refused_by: CounterState | None = None
+    rates: tuple[RateState, ...] = ()
+    rate_refused_by: RateState | None = None
 
     @property
     def admitted(self) -> bool:
-        return self.refused_by is None
+        return self.refused_by is None and self.rate_refused_by is None
+
+    @property
+    def shadow_refusals(self) -> tuple[str, ...]:
+        """Names of the shadow rules and limits that had no room for the call."""
+        shadow = Mode.SHADOW
+        quotas = [
+            c.rule.name for c in self.counters if c.over and c.rule.mode is shadow
+        ]
+        rates = [r.limit.name for r in self.rates if r.over and r.limit.mode is shadow]
+        return (*quotas, *rates)
 
     def tightest(self) -> CounterState | None:
         """The counter with the least left: what the remaining-quota headers show."""
         if self.refused_by is not None:
             return self.refused_by
-        return min(self.counters, key=lambda c: c.remaining, default=None)
+        enforced = [c for c in self.counters if c.rule.mode is Mode.ENFORCE]
+        return min(enforced, key=lambda c: c.remaining, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,22 +182,43 @@ class QuotaStore:
         request_id: str,
         charges: Sequence[Charge],
         now: datetime,
+        rates: Sequence[RateCharge] = (),
     ) -> Admission:
-        """Reserve every charge or none; the first rule that cannot fit refuses."""
+        """Reserve every charge or none; the first enforced rule or rate limit
+        that cannot fit refuses."""
+        now_ms = int(now.timestamp() * 1000)
         keys: list[str] = []
-        args: list[Arg] = [request_id, int(now.timestamp() * 1000)]
-        args.append(self.timings.hold_s * 1000)
+        args: list[Arg] = [request_id, now_ms, self.timings.hold_s * 1000]
         for charge in charges:
             keys += self._window_keys(consumer, charge)
             args += [charge.rule.quota, charge.amount, self._expiry(charge.window)]
+        self._reserve_rates(consumer, charges, rates, now_ms, keys, args)
 
-        reply = await self._run(RESERVE.run(self.redis, keys, args), "reserve")
-        counters = tuple(
-            CounterState(c.rule, c.window, *map(int, reply[1 + 3 * i : 4 + 3 * i]))
-            for i, c in enumerate(charges)
-        )
-        refused = int(reply[0])
-        return Admission(counters, counters[refused - 1] if refused else None)
+        reply = [
+            int(value)
+            for value in await self._run(RESERVE.run(self.redis, keys, args), "reserve")
+        ]
+        return _admission(charges, rates, reply)
+
+    def _reserve_rates(
+        self,
+        consumer: str,
+        charges: Sequence[Charge],
+        rates: Sequence[RateCharge],
+        now_ms: int,
+        keys: list[str],
+        args: list[Arg],
+    ) -> None:
+        """The RATE LIMITS segment of the reservation script's KEYS and ARGV."""
+        args += [int(c.rule.mode is Mode.SHADOW) for c in charges]
+        for rate in rates:
+            keys += self._rate_keys(consumer, rate)
+            window = rate.window
+            elapsed, width = (window.elapsed_ms, window.width_ms) if window else (0, 0)
+            args += [str(rate.limit.measure), rate.limit.amount, rate.amount]
+            args += [elapsed, width, int(rate.limit.mode is Mode.SHADOW)]
+            args.append(self._rate_expiry(rate, now_ms))
+        args.append(len(rates))
 
     async def settle(
         self,
@@ -156,8 +228,12 @@ class QuotaStore:
         increments: Sequence[Increment] = (),
         event: Mapping[str, str] | None = None,
         events_max_len: int = 100_000,
+        rates: Sequence[RateCharge] = (),
     ) -> Settlement:
         """Charge the actual amounts and drop the holds, exactly once per request.
+
+        `rates` carry the actual tokens of token limits (request limits are
+        skipped: they counted on admission); concurrency slots are freed.
 
         A usage event, when given, is appended to the events stream in the same
         round trip (a pipeline), outside the script: the stream is shared by all
@@ -173,6 +249,7 @@ class QuotaStore:
             keys.append(increment.key)
             args += [len(keys), increment.field, increment.delta, increment.expire_at]
         args += _threshold_args(charges)
+        self._settle_rates(consumer, rates, keys, args)
 
         if event is None:
             reply = await self._run(SETTLE.run(self.redis, keys, args), "settle")
@@ -219,6 +296,46 @@ class QuotaStore:
             if isinstance(result, Exception):
                 raise StoreUnavailable(f"settlement failed: {result}") from result
         return results[0]
+
+    def _settle_rates(
+        self,
+        consumer: str,
+        rates: Sequence[RateCharge],
+        keys: list[str],
+        args: list[Arg],
+    ) -> None:
+        """The RATE LIMITS segment of the settlement script's KEYS and ARGV."""
+        settled = [r for r in rates if r.limit.measure is not RateMeasure.REQUESTS]
+        for rate in settled:
+            counter, holds = self._rate_keys(consumer, rate)[:2]
+            keys += [counter, holds]
+            args += [str(rate.limit.measure), len(keys) - 1, len(keys), rate.amount]
+            # The window counter's expiry as reserved: settling never shortens it.
+            args.append(self._rate_expiry(rate, 0))
+        args.append(len(settled))
+
+    def _rate_keys(self, consumer: str, rate: RateCharge) -> list[str]:
+        """Current window's counter and holds, then the previous window's."""
+        name = rate.limit.name
+        if rate.window is None:
+            slots = self.keys.rate_slots(consumer, name)
+            return [slots, slots, slots, slots]
+        index = rate.window.index
+        return [
+            self.keys.rate_window(consumer, name, index),
+            self.keys.rate_holds(consumer, name, index),
+            self.keys.rate_window(consumer, name, index - 1),
+            self.keys.rate_holds(consumer, name, index - 1),
+        ]
+
+    def _rate_expiry(self, rate: RateCharge, now_ms: int) -> int:
+        """Unix s: a window's counter serves as the previous one until the next
+        window ends, and outlives that by the hold lifetime so that a long
+        call's settlement finds it; slots outlive the newest slot."""
+        if rate.window is None:
+            return now_ms // 1000 + self.timings.hold_s + 1
+        next_end_ms = rate.window.end_ms + rate.window.width_ms
+        return next_end_ms // 1000 + self.timings.hold_s
 
     def _window_keys(self, consumer: str, charge: Charge) -> list[str]:
         window_id = charge.window.key
@@ -267,6 +384,33 @@ def _settlement(reply: Sequence[Any], charges: Sequence[Charge]) -> Settlement:
         charge = charges[index - 1]
         crossings.append(Crossing(charge.rule, charge.window, percent, used, limit))
     return Settlement(bool(int(reply[0])), tuple(crossings))
+
+
+def _admission(
+    charges: Sequence[Charge], rates: Sequence[RateCharge], reply: list[int]
+) -> Admission:
+    """Reads the reservation script's reply: the quota part, then the rate part."""
+    tail = 1 + 3 * len(charges)
+    quota_over = reply[tail + 1 + 3 * len(rates) :]
+    counters = tuple(
+        CounterState(c.rule, c.window, *_triple(reply, 1 + 3 * i), quota_over[i] == 1)
+        for i, c in enumerate(charges)
+    )
+    states = []
+    for j, rate in enumerate(rates):
+        previous, current, over = _triple(reply, tail + 1 + 3 * j)
+        states.append(RateState(rate.limit, rate.window, previous, current, over == 1))
+    refused, rate_refused = reply[0], reply[tail]
+    return Admission(
+        counters,
+        counters[refused - 1] if refused else None,
+        tuple(states),
+        states[rate_refused - 1] if rate_refused else None,
+    )
+
+
+def _triple(reply: list[int], at: int) -> tuple[int, int, int]:
+    return reply[at], reply[at + 1], reply[at + 2]
 
 
 def _is_transient(exc: ResponseError) -> bool:

@@ -100,8 +100,8 @@ FAULTS = {
     ],
     "bad_kind": [
         (
-            "bad_kind.yaml:10: unknown kind 'RateLimit' (expected Consumer, "
-            "QuotaRule or Pricing) at kind"
+            "bad_kind.yaml:10: unknown kind 'Budget' (expected Consumer, "
+            "QuotaRule, Pricing or RateLimit) at kind"
         ),
     ],
     "bad_limit_type": [
@@ -130,6 +130,12 @@ FAULTS = {
             "bad_week_start.yaml:17: unknown weekStart 'mon' (expected "
             "monday, tuesday, wednesday, thursday, friday, saturday or "
             "sunday) at spec.weekStart"
+        ),
+    ],
+    "bad_quota_mode": [
+        (
+            "bad_quota_mode.yaml:17: unknown mode 'dry-run' (expected "
+            "enforce or shadow) at spec.mode"
         ),
     ],
     "bool_as_string": [
@@ -208,6 +214,73 @@ FAULTS = {
         (
             "quota_too_large.yaml:15: quota above the supported maximum "
             "9007199254740991 at spec.quota"
+        ),
+    ],
+    "rate_limit_bad_measure": [
+        (
+            "rate_limit_bad_measure.yaml:14: unknown limit 'cost' (expected "
+            "tokens, requests or concurrent) at spec.limit"
+        ),
+    ],
+    "rate_limit_bad_mode": [
+        (
+            "rate_limit_bad_mode.yaml:17: unknown mode 'dry-run' (expected "
+            "enforce or shadow) at spec.mode"
+        ),
+    ],
+    "rate_limit_bad_counts": [
+        (
+            "rate_limit_bad_counts.yaml:17: unknown counts 'cached' "
+            "(expected total, input or output) at spec.counts"
+        ),
+    ],
+    "rate_limit_bad_unit": [
+        (
+            "rate_limit_bad_unit.yaml:16: unknown unit 'week' (expected "
+            "second, minute, hour or day) at spec.unit"
+        ),
+    ],
+    "rate_limit_binds_nobody": [
+        (
+            "rate_limit_binds_nobody.yaml:18: rule binds no consumer: no "
+            "consumer has the labels team=nobody at spec.consumers"
+        ),
+    ],
+    "rate_limit_concurrent_unit": [
+        (
+            "rate_limit_concurrent_unit.yaml:16: a concurrent limit has no "
+            "unit at spec.unit"
+        ),
+    ],
+    "rate_limit_missing_unit": [
+        ("rate_limit_missing_unit.yaml:14: missing required field at spec.unit"),
+    ],
+    "rate_limit_shares_rule_name": [
+        (
+            "rate_limit_shares_rule_name.yaml:23: duplicate rule name "
+            "'demo-rpm' (first defined in "
+            "rate_limit_shares_rule_name.yaml:12) at metadata.name"
+        ),
+    ],
+    "rate_limit_counts_of_requests": [
+        (
+            "rate_limit_counts_of_requests.yaml:17: only a tokens limit "
+            "counts tokens, not a requests limit at spec.counts"
+        ),
+    ],
+    "rate_limit_unknown_consumer": [
+        (
+            "rate_limit_unknown_consumer.yaml:17: unknown consumer 'ghost' "
+            "at spec.consumers.names[1]"
+        ),
+    ],
+    "rate_limit_unknown_key": [
+        ("rate_limit_unknown_key.yaml:17: unknown key 'window' at spec.window"),
+    ],
+    "rate_limit_zero_amount": [
+        (
+            "rate_limit_zero_amount.yaml:15: amount must be a positive "
+            "integer, got 0 at spec.amount"
         ),
     ],
     "repeated_key_hash": [
