@@ -38,6 +38,18 @@ log = structlog.get_logger("extproc.server")
 
 EXT_PROC_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
 
+# Envoy sends a buffered request body as one gRPC message, as large as the
+# listener's buffer (8 MiB in the shipped configs); gRPC's default 4 MiB cap
+# would fail such calls with an empty 500. 64 MiB leaves room for larger buffers.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+GRPC_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # A second sidecar on the same port must fail to start, not split traffic.
+    ("grpc.so_reuseport", 0),
+)
+
 
 def connect_redis(settings: Settings) -> Redis:
     """A Redis client that fails fast: the hot path must answer within Envoy's
@@ -97,7 +109,7 @@ class Sidecar:
             self.clock,
             self.metrics,
         )
-        self.server = grpc.aio.server()
+        self.server = grpc.aio.server(options=GRPC_OPTIONS)
         pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)
         self.health = HealthService()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -39,7 +39,8 @@ class AdminServer:
                 remedy=f"set admin_tokens_file or {ENV_TOKEN}; until then every "
                 "admin call is refused",
             )
-        self.server = grpc.aio.server()
+        # Reusing the port would let two sidecars split admin calls silently.
+        self.server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
         service = AdminService(rules, store, tokens, clock)
         # The generated registration function carries no annotations.
         admin_pb2_grpc.add_AdminServicer_to_server(service, self.server)  # type: ignore[no-untyped-call]

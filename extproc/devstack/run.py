@@ -27,6 +27,8 @@ SIDECAR_PORT = 50051
 UPSTREAM_PORT = 8081
 ENVOY_ADMIN_PORT = 9901
 REDIS_PORT = 6379
+ADMIN_PORT = 50052
+METRICS_PORT = 9464
 
 
 def _port_open(port: int) -> bool:
@@ -94,7 +96,10 @@ def main() -> None:
     repo = Path.cwd()
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        _refuse_busy(ENVOY_PORT, SIDECAR_PORT, UPSTREAM_PORT, ENVOY_ADMIN_PORT)
+        _refuse_busy(
+            ENVOY_PORT, SIDECAR_PORT, UPSTREAM_PORT, ENVOY_ADMIN_PORT, ADMIN_PORT,
+            METRICS_PORT,
+        )  # fmt: skip
         redis_url = _redis(processes)
         python = sys.executable
         upstream = [python, "-m", "extproc.devstack.fake_upstream"]
@@ -108,6 +113,8 @@ def main() -> None:
         ]  # fmt: skip
         admin = {"EXTPROC_ADMIN_TOKEN": DEMO_ADMIN_TOKEN}
         _start(processes, "sidecar", sidecar, SIDECAR_PORT, admin)
+        _wait_for(ADMIN_PORT, "sidecar admin", processes[-1])
+        _wait_for(METRICS_PORT, "sidecar metrics", processes[-1])
         envoy = [_envoy_binary(), "-c", str(repo / "envoy" / "envoy.yaml"),
                  "--log-level", "warn"]  # fmt: skip
         _start(processes, "envoy", envoy, ENVOY_PORT)

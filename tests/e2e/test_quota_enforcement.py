@@ -353,3 +353,17 @@ def test_huge_body_is_refused_and_others_keep_being_served(
     assert 413 == huge.status_code
     assert 12 == reply.usage.total_tokens
     assert 1 == len(fresh_stack.upstream.received)
+
+
+def test_large_body_under_envoys_buffer_is_served(
+    fresh_stack: Stack, alice: openai.OpenAI
+) -> None:
+    """A 6 MiB body (an inline image, say) passes gRPC's own 4 MiB default."""
+    text = "x" * (6 * 1024 * 1024)
+    messages = [{"role": "user", "content": text}]
+
+    with pytest.raises(openai.RateLimitError) as refused:
+        alice.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+    # 6 MiB of ASCII is estimated at about 1.6 million tokens: over the quota.
+    assert "quota_exceeded" == refused.value.code
