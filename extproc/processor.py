@@ -80,8 +80,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         default_output_tokens: int,
         clock: Clock = system_clock,
         metrics: Metrics | None = None,
+        passthrough_paths: tuple[str, ...] = (),
     ) -> None:
         self._rules = rules
+        self._passthrough = passthrough_paths
         self._metrics = metrics or Metrics()
         self._store = store
         self._settler = settler
@@ -161,8 +163,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
     ) -> pb.ProcessingResponse:
         if call.shape is None and call.consumer is not None:
             call.shape = shape_for_body(message.body)  # an unusual path
-        if call.shape is None or call.consumer is None:
+        if call.consumer is None:
             return replies.continue_request_body()
+        if call.shape is None:
+            return self._unmetered_body(call)
         try:
             call.request = call.shape.read_request(
                 call.path, message.body, self._default_output
@@ -180,6 +184,29 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             return replies.continue_request_body()
         length = replies.header_mutation({"content-length": str(len(new_body))})
         return replies.continue_request_body(new_body, length)
+
+    def _unmetered_body(self, call: Call) -> pb.ProcessingResponse:
+        """A request with a body on a path no API shape reads: a billable
+        endpoint the sidecar cannot meter (batches, images, audio...). A
+        consumer under any limit is refused it, so that it is no way around the
+        limits, unless an operator opened the path."""
+        assert call.consumer is not None
+        bare = call.path.split("?", 1)[0]
+        limited = call.rules.rules_by_consumer.get(call.consumer.name) or (
+            call.rules.rate_limits_by_consumer.get(call.consumer.name)
+        )
+        opened = bool(self._passthrough) and bare.startswith(self._passthrough)
+        if not limited or opened:
+            return replies.continue_request_body()
+        return self._refuse_now(
+            call,
+            Decision.INVALID,
+            403,
+            f"This gateway cannot meter calls to {bare}, so it refuses them for "
+            "consumers under a quota or rate limit. An operator can open the "
+            "path with EXTPROC_PASSTHROUGH_PATHS.",
+            "unmetered_endpoint",
+        )
 
     async def _admit(self, call: Call) -> pb.ProcessingResponse | None:
         """Reserve the call's estimate on its quotas and rate limits, in one round

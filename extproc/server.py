@@ -108,6 +108,7 @@ class Sidecar:
             settings.default_output_tokens,
             self.clock,
             self.metrics,
+            settings.passthrough_paths,
         )
         self.server = grpc.aio.server(options=GRPC_OPTIONS)
         pb_grpc.add_ExternalProcessorServicer_to_server(processor, self.server)

@@ -42,6 +42,11 @@ class Settings:
     redis_max_connections: int = 64  # EXTPROC_REDIS_MAX_CONNECTIONS
     settle_retry_seconds: int = 900  # EXTPROC_SETTLE_RETRY_SECONDS
     shutdown_grace_seconds: float = 20.0  # EXTPROC_SHUTDOWN_GRACE_SECONDS
+    # EXTPROC_PASSTHROUGH_PATHS: comma-separated path prefixes whose requests
+    # pass unmetered even for limited consumers (by default none: a body sent
+    # to a path no API shape reads is refused for them, as it could not be
+    # charged).
+    passthrough_paths: tuple[str, ...] = ()
     log_format: str = "auto"  # EXTPROC_LOG_FORMAT: auto, json or console
     log_level: str = "info"  # EXTPROC_LOG_LEVEL
 
@@ -77,6 +82,12 @@ class Settings:
         for name in positive:
             if int(getattr(self, name)) <= 0:
                 raise SettingsError(f"{name} must be a positive number")
+        for prefix in self.passthrough_paths:
+            if not prefix.startswith("/"):
+                raise SettingsError(
+                    f"passthrough path {prefix!r} must start with '/' "
+                    "(EXTPROC_PASSTHROUGH_PATHS)"
+                )
         if self.log_format not in {"auto", "json", "console"}:
             raise SettingsError("log_format must be one of auto, json, console")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -100,4 +111,6 @@ def _convert(name: str, raw: str, env_name: str) -> Any:
         raise SettingsError(f"{env_name}={raw!r} is not a number") from None
     if kind in ("Path", "Path | None"):
         return Path(raw)
+    if kind == "tuple[str, ...]":
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw
