@@ -7,8 +7,9 @@ DashScope's `/compatible-mode/v1/chat/completions`, vLLM's and Ollama's
 `/v1/chat/completions`, and Azure's `/openai/deployments/{d}/chat/completions`
 all end like OpenAI's paths.
 
-`overrides` (suffix to shape name, or to None for "not an LLM call") let rules
-change the table later; they are matched before the defaults.
+`overrides` (suffix to shape name, or to None for "not an LLM call") are
+matched before the defaults; they are for code that embeds the sidecar, as the
+shipped server routes by the defaults alone.
 
 When no suffix matches, a body that plainly is one of these APIs is recognized
 by its fields (`shape_for_body`), so a provider behind an unusual path is still

@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 from watchfiles import awatch
 
-from extproc.errors import RulesError
+from extproc.errors import RuleProblem, RulesError
 from extproc.rules.loader import build_rules, read_folder, revision_of
 from extproc.rules.model import RuleSet
 from extproc.rules.source import RuleSource
@@ -55,9 +55,11 @@ class RulesWatcher:
     ) -> None:
         """`revision` is that of the set already served, if any; `use_events`
         False relies on the periodic re-scan alone."""
+        self._sizes: tuple[int, int] | None = None
         if isinstance(on_change, RuleSource):
             on_refused = on_refused or on_change.refuse
             revision = revision or on_change.revision
+            self._sizes = _sizes(on_change.current())
             on_change = on_change.swap
         self.folder = folder
         self.on_change = on_change
@@ -99,9 +101,32 @@ class RulesWatcher:
                 return
             self._seen = revision
             if isinstance(outcome, RuleSet):
+                outcome = self._emptied(outcome) or outcome
+            if isinstance(outcome, RuleSet):
                 self._accept(outcome)
             else:
                 self._refuse(revision, outcome)
+
+    def _emptied(self, rules: RuleSet) -> RulesError | None:
+        """A refusal when a change would drop every consumer or every limit.
+
+        A folder that suddenly holds no consumers or no limits is far more often
+        a broken mount (one of two ConfigMaps or Secrets missing) than a wish to
+        let everyone through or nobody in. To serve such a set on purpose,
+        restart the sidecar with it.
+        """
+        before, after = self._sizes, _sizes(rules)
+        if before is None:
+            return None
+        for index, what in enumerate(("consumers", "quota rules and rate limits")):
+            if before[index] and not after[index]:
+                message = (
+                    f"the new rules have no {what} (the served set has "
+                    f"{before[index]}); refused as a likely broken mount, restart "
+                    "the sidecar to serve them on purpose"
+                )
+                return RulesError([RuleProblem(self.folder.name, None, "", message)])
+        return None
 
     def _load(self) -> tuple[str, RuleSet | RulesError | None]:
         """The folder's revision, and its rules unless the revision was seen.
@@ -123,6 +148,7 @@ class RulesWatcher:
 
     def _accept(self, rules: RuleSet) -> None:
         previous, self.serving = self.serving, rules.revision
+        self._sizes = _sizes(rules)
         self.on_change(rules)
         log.info(
             "rules_reloaded",
@@ -180,3 +206,8 @@ class RulesWatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
         return self._stop.is_set()
+
+
+def _sizes(rules: RuleSet) -> tuple[int, int]:
+    """How many consumers, and how many quota rules and rate limits, a set has."""
+    return len(rules.consumers), len(rules.rules) + len(rules.rate_limits)

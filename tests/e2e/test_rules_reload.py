@@ -139,3 +139,30 @@ def test_quota_edit_keeps_the_counter(reload_stack) -> None:
     assert 40 == used(stack)
     assert 200 == call(stack)
     assert 80 == used(stack)
+
+
+def test_emptied_folder_is_refused(reload_stack) -> None:
+    """A folder whose files vanish (a broken mount) keeps the old rules serving."""
+    stack, folder = reload_stack
+    before = stack.rules.revision
+
+    (folder / "rules.yaml").unlink()
+
+    assert until(lambda: stack.rules.failed_reloads == 1)
+    assert before == stack.rules.revision
+    assert stack.rules.last_error is not None
+    assert "the new rules have no consumers (the served set has 1)" in str(
+        stack.rules.last_error
+    )
+    assert 200 == call(stack)
+
+
+def test_dropping_every_limit_is_refused(reload_stack) -> None:
+    """Consumers left without any quota rule is refused, not served unmetered."""
+    stack, folder = reload_stack
+    consumer_only = rules_text(10_000).split("---")[0]
+
+    replace_file(folder / "rules.yaml", consumer_only)
+
+    assert until(lambda: stack.rules.failed_reloads == 1)
+    assert "no quota rules and rate limits" in str(stack.rules.last_error)

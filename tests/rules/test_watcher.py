@@ -89,18 +89,20 @@ async def test_editor_write_to_temp_and_rename(tmp_path: Path) -> None:
 
 
 async def test_delete_and_recreate(tmp_path: Path) -> None:
-    """Deleting a file and creating it again are two reloads, each one seen."""
+    """Deleting a file and creating it again are two changes, each one seen:
+    the deletion (every quota gone) is refused, the re-creation served."""
     folder = good_folder(tmp_path / "rules")
     source, watcher = watched_source(folder)
+    served = source.current().rules
 
     async with watching(watcher):
         (folder / "quotas.yml").unlink()
-        await serves_folder(source, folder)
-        rules_while_deleted = dict(source.current().rules)
+        await eventually(lambda: source.failed_reloads == 1)
+        rules_while_deleted = source.current().rules
         (folder / "quotas.yml").write_text(RAISED_QUOTAS)
         await serves_folder(source, folder)
 
-    expected = ({}, 3_000_000)
+    expected = (served, 3_000_000)
     found = (rules_while_deleted, source.current().rules["gpt4-weekly"].quota)
     assert expected == found
 
