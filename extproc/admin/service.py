@@ -220,6 +220,12 @@ def _window(rule: QuotaRule, now: datetime) -> Window:
     return window_at(now, rule.cycle, rule.zone, rule.week_start)
 
 
+# Counters are read as Lua numbers (doubles), exact up to 2^53 - 1.
+MAX_COUNT = 2**53 - 1
+# An audit reason is a sentence, not a document; every entry is kept and logged.
+MAX_REASON_CHARS = 1000
+
+
 def _change(request: pb.AdjustQuotaRequest) -> tuple[str, bool, int]:
     """The edit asked for: (counter field, add rather than set, tokens)."""
     _require_reason(request.reason)
@@ -227,12 +233,12 @@ def _change(request: pb.AdjustQuotaRequest) -> tuple[str, bool, int]:
         raise Invalid("rule is required: an edit applies to one rule's window")
     kind = request.WhichOneof("change")
     if kind == "set_quota":
-        if request.set_quota < 0:
-            raise Invalid("set_quota must not be negative")
+        if not 0 <= request.set_quota <= MAX_COUNT:
+            raise Invalid(f"set_quota must be between 0 and {MAX_COUNT}")
         return "quota", False, int(request.set_quota)
     if kind == "add_tokens":
-        if request.add_tokens == 0:
-            raise Invalid("add_tokens must not be 0")
+        if request.add_tokens == 0 or abs(request.add_tokens) > MAX_COUNT:
+            raise Invalid(f"add_tokens must be non-zero and within ±{MAX_COUNT}")
         return "topup", True, int(request.add_tokens)
     raise Invalid("say what to change: set_quota or add_tokens")
 
@@ -240,6 +246,8 @@ def _change(request: pb.AdjustQuotaRequest) -> tuple[str, bool, int]:
 def _require_reason(reason: str) -> None:
     if not reason.strip():
         raise Invalid("reason is required: say why, for the audit")
+    if len(reason) > MAX_REASON_CHARS:
+        raise Invalid(f"reason is longer than {MAX_REASON_CHARS} characters")
 
 
 def _check_name(name: str, what: str) -> None:

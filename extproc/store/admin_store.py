@@ -75,11 +75,19 @@ ADJUST = LuaScript(
 -- ARGV[5]  counter expiry, Unix s (window end plus retention)
 -- ARGV[6]  audit entry, a JSON object; before and after are added here
 -- ARGV[7]  audit list length
--- Returns {before, after, entry}; {before} alone when after would be negative.
+-- ARGV[8]  the configured quota, tokens
+-- Returns {before, after, entry}; {before} alone when after would be negative
+-- or would take the window's limit (quota plus topup) past 2^53 - 1, the
+-- largest integer Lua's numbers hold exactly.
 local before = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or ARGV[4])
 local after = tonumber(ARGV[3])
 if ARGV[2] == 'add' then after = before + after end
-if after < 0 then return {before} end
+local other = 'quota'
+if ARGV[1] == 'quota' then other = 'topup' end
+local fallback = ARGV[8]
+if other == 'topup' then fallback = 0 end
+local limit = after + tonumber(redis.call('HGET', KEYS[1], other) or fallback)
+if after < 0 or limit > 9007199254740991 then return {before} end
 redis.call('HSET', KEYS[1], ARGV[1], after)
 redis.call('EXPIREAT', KEYS[1], ARGV[5])
 local entry = audited(ARGV[6], before, after)
@@ -207,9 +215,13 @@ class AdminStore(QuotaStore):
         ]
         args: list[Arg] = [field, "add" if add else "set", value, absent]
         args += [self._expiry(window), record.template(), AUDIT_LIST_LEN]
+        args.append(rule.quota)
         reply = await self._run(ADJUST.run(self.redis, keys, args))
         if len(reply) == 1:
-            raise EditRefused(f"{field} would fall below 0 (it is {int(reply[0])})")
+            raise EditRefused(
+                f"{field} would fall below 0, or the window's limit past 2^53 - 1 "
+                f"(it is {int(reply[0])})"
+            )
         saved = AuditRecord.from_json(reply[2])
         await self._publish([saved])
         return saved

@@ -212,3 +212,35 @@ def test_an_invalid_query_range_is_refused(quota_stack: Stack, admin: Admin) -> 
         usage(admin, "2025-01-01T00:05:00Z", "2025-01-02T00:00:00Z")
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+INVALID, REFUSED = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"set_quota": 2**53}, INVALID),
+        ({"add_tokens": 2**63 - 1}, INVALID),
+        # Fine alone, but with the window's quota of 300 the limit overflows.
+        ({"add_tokens": 2**53 - 300}, REFUSED),
+        ({"add_tokens": 5, "reason": "x" * 1001}, INVALID),
+    ],
+)
+def test_edits_past_exact_integers_are_refused(
+    quota_stack: Stack,
+    admin: Admin,
+    change: dict[str, object],
+    code: grpc.StatusCode,
+) -> None:
+    """Quotas and top-ups stay at or below 2^53 - 1, where Lua's numbers are
+    exact, and reasons stay short; a refused edit changes nothing."""
+    use_rules(quota_stack, quota("daily", 300))
+    request = {"consumer": CONSUMER, "rule": "daily", "reason": "big", **change}
+
+    with pytest.raises(grpc.RpcError) as caught:
+        admin.AdjustQuota(pb.AdjustQuotaRequest(**request))  # type: ignore[arg-type]
+    after = status_of(admin, "daily")
+
+    assert code == caught.value.code()
+    assert (300, 0, 300) == (after.limit, after.topup, after.quota)
