@@ -95,21 +95,38 @@ def test_provider_gets_its_own_key_only(tls_stack: Stack, tls: TlsFiles) -> None
 
 
 def test_access_log_names_the_consumer(tls_stack: Stack, tls: TlsFiles) -> None:
-    """Envoy's access log line for a call carries the verified consumer."""
+    """Envoy's access log carries the verified consumer, never a client-sent
+    one (not even on a 401), and never a key sent in the query string."""
     with _client(tls_stack, tls) as client:
         client.get("/v1/models", headers={"x-consumer-id": "mallory"})
+        client.post(
+            "/v1/chat/completions?key=sk-in-the-query",
+            headers={"authorization": "Bearer sk-unknown", "x-consumer-id": "bob"},
+            json={"model": "gpt-4o"},
+        )
     assert tls_stack.envoy is not None and tls_stack.envoy.log_path is not None
-    last = _access_log_entry(tls_stack.envoy.log_path, "/v1/models")
-    assert ("alice", 404) == (last["consumer"], last["status"])
+    known = _access_log_entry(tls_stack.envoy.log_path, "/v1/models")
+    unknown = _access_log_entry(tls_stack.envoy.log_path, "/v1/chat/completions", 401)
+    log_text = tls_stack.envoy.log_path.read_text()
+    assert ("alice", 404) == (known["consumer"], known["status"])
+    assert (None, 401) == (unknown["consumer"], unknown["status"])
+    assert "sk-in-the-query" not in log_text
 
 
-def _access_log_entry(path: Path, request_path: str) -> dict[str, object]:
-    """The last access log line for `request_path`; Envoy flushes every 10 s."""
+def _access_log_entry(
+    path: Path, request_path: str, status: int | None = None
+) -> dict[str, object]:
+    """The last access log line for `request_path` (with `status`, if given);
+    Envoy flushes every 10 s."""
     deadline = time.monotonic() + 15
     while True:
         lines = path.read_text().splitlines()
         entries = [json.loads(line) for line in lines if line.startswith("{")]
-        matching = [entry for entry in entries if entry["path"] == request_path]
+        matching = [
+            entry
+            for entry in entries
+            if entry["path"] == request_path and status in (None, entry["status"])
+        ]
         if matching or time.monotonic() > deadline:
             return matching[-1]
         time.sleep(0.1)
