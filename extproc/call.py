@@ -48,6 +48,7 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     consumer: Consumer | None = None
     path: str = ""  # the request's :path, query string included
+    envoy_request_id: str = ""  # Envoy's x-request-id, for joining its logs
     shape: ApiShape | None = None
     request: LlmRequest | None = None
     charges: tuple[Charge, ...] = ()
@@ -275,4 +276,5 @@ def usage_event(
         rules_revision=call.rules.revision,
         reason=call.reason,
         shadow_refusals=call.admission.shadow_refusals if call.admission else (),
+        request_id=call.envoy_request_id,
     )

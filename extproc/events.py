@@ -81,6 +81,8 @@ class UsageEvent:
     reason: str = ""  # why the call was refused or cut, in words
     # Shadow rules and limits that had no room for the call, which they admit.
     shadow_refusals: tuple[str, ...] = ()
+    # Envoy's x-request-id, which its access log carries: joins the two.
+    request_id: str = ""
 
     def fields(self) -> dict[str, str | int | float | bool | None]:
         """Flat fields for a log line."""
@@ -123,6 +125,7 @@ class UsageEvent:
             "rules_revision": self.rules_revision,
             "reason": self.reason,
             "shadow_refusals": list(self.shadow_refusals),
+            "request_id": self.request_id,
         }
 
     def stream_entry(self) -> dict[str, str]:

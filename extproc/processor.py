@@ -132,6 +132,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         self, call: Call, message: pb.HttpHeaders
     ) -> pb.ProcessingResponse:
         headers = decode_headers(message)
+        call.envoy_request_id = headers.get("x-request-id", "")
         call.consumer = identify(headers, call.rules)
         if call.consumer is None:
             return self._refuse_now(

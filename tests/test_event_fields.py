@@ -48,6 +48,7 @@ def test_fields_flatten_usage_after_the_event_fields() -> None:
         "rules_revision": "rev-7",
         "reason": "",
         "shadow_refusals": "",
+        "request_id": "",
         "input_tokens": 20,
         "output_tokens": 10,
         "total_tokens": 30,

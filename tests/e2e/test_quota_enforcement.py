@@ -367,3 +367,20 @@ def test_large_body_under_envoys_buffer_is_served(
 
     # 6 MiB of ASCII is estimated at about 1.6 million tokens: over the quota.
     assert "quota_exceeded" == refused.value.code
+
+
+def test_usage_event_carries_envoys_request_id(
+    fresh_stack: Stack, alice: openai.OpenAI
+) -> None:
+    """The event names Envoy's x-request-id, which its access log carries."""
+    raw = alice.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        max_tokens=5,
+        extra_headers={**REPORTED, "x-request-id": "trace-0123"},
+    )
+    fresh_stack.settled()
+
+    [event] = events(fresh_stack)
+    forwarded = fresh_stack.upstream.received[-1].headers["x-request-id"]
+    assert (forwarded, 200) == (event["request_id"], raw.http_response.status_code)
