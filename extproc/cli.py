@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from zoneinfo import ZoneInfoNotFoundError
 
 from extproc import logs
 from extproc.admin.commands import add_admin_commands
@@ -75,7 +77,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one subcommand and returns its exit status."""
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        # The reader left (`| head`): nothing more to say, and nowhere to say it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        # Arguments that parse but make no sense (a zone that does not exist,
+        # a number out of range): one line, not a traceback.
+        print(f"extproc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def run() -> None:

@@ -88,6 +88,10 @@ class Settings:
                     f"passthrough path {prefix!r} must start with '/' "
                     "(EXTPROC_PASSTHROUGH_PATHS)"
                 )
+        if self.shutdown_grace_seconds < 0:
+            raise SettingsError("shutdown_grace_seconds must not be negative")
+        if self.log_level.lower() not in _LOG_LEVELS:
+            raise SettingsError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
         if self.log_format not in {"auto", "json", "console"}:
             raise SettingsError("log_format must be one of auto, json, console")
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -96,6 +100,8 @@ class Settings:
                 "(set REDIS_URL or --redis-url)"
             )
 
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 _ENV_NAMES = {"redis_url": "REDIS_URL"}
 

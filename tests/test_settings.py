@@ -29,6 +29,9 @@ def test_environment_overrides_defaults_and_flags_override_both() -> None:
         ({"EXTPROC_HOLD_SECONDS": "0"}, "hold_seconds must be a positive number"),
         ({"REDIS_URL": "localhost:6379"}, "redis_url must start with redis://"),
         ({"EXTPROC_LOG_FORMAT": "xml"}, "log_format must be one of"),
+        ({"EXTPROC_LOG_LEVEL": "verbose"}, "log_level must be one of"),
+        ({"EXTPROC_SHUTDOWN_GRACE_SECONDS": "-1"}, "must not be negative"),
+        ({"EXTPROC_PASSTHROUGH_PATHS": "v1/files"}, "must start with '/'"),
     ],
 )
 def test_bad_settings_name_the_setting(environ: dict[str, str], message: str) -> None:

@@ -197,7 +197,9 @@ def _next_quarter(now: datetime) -> datetime:
 def _call(args: argparse.Namespace, method: str, request: Message) -> Any:
     """One unary call with the bearer token; a gRPC error ends the command."""
     metadata = (("authorization", f"Bearer {_token(args)}"),)
-    with grpc.insecure_channel(args.address) as channel:
+    # The admin address is named explicitly: no proxy setting may redirect it.
+    options = (("grpc.enable_http_proxy", 0),)
+    with grpc.insecure_channel(args.address, options=options) as channel:
         stub = pb_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
         try:
             return getattr(stub, method)(
@@ -211,12 +213,18 @@ def _call(args: argparse.Namespace, method: str, request: Message) -> Any:
 
 def _token(args: argparse.Namespace) -> str:
     if args.token_file is not None:
-        lines = args.token_file.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = args.token_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SystemExit(f"error: cannot read the token file: {exc}") from None
         token = lines[0].strip() if lines else ""
     else:
         token = os.environ.get(ENV_TOKEN, "")
     if not token:
         raise SystemExit(f"error: no admin token: pass --token-file or set {ENV_TOKEN}")
+    if not (token.isascii() and token.isprintable()):
+        # gRPC refuses such a header value outright, and badly.
+        raise SystemExit("error: the admin token must be printable ASCII")
     return token
 
 
