@@ -172,6 +172,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
             call.request = call.shape.read_request(
                 call.path, message.body, self._default_output
             )
+            _check_model(call.request.model)
         except BadRequest as exc:
             return self._refuse_now(
                 call, Decision.INVALID, 400, exc.message, "invalid_request", exc.param
@@ -499,6 +500,20 @@ def _amount(rule: QuotaRule, amount: int) -> str:
     if rule.limit_type is LimitType.COST:
         return f"{text} {rule.currency}"
     return f"{text} {_UNIT_WORDS[rule.limit_type]}"
+
+
+# Model names go into usage keys, metrics and tables: no real one is longer.
+MAX_MODEL_CHARS = 256
+
+
+def _check_model(model: str) -> None:
+    """BadRequest for a model name no provider uses: too long, or with control
+    characters that would break logs and tables."""
+    if len(model) > MAX_MODEL_CHARS or not model.isprintable():
+        raise BadRequest(
+            f"'model' must be at most {MAX_MODEL_CHARS} printable characters",
+            param="model",
+        )
 
 
 def _status(text: str) -> int:

@@ -13,6 +13,11 @@ from extproc.errors import BadRequest
 _DEPLOYMENT = re.compile(r"/openai/deployments/([^/?]+)/")
 
 
+# The largest count (tokens, choices) a request may ask for: the 32-bit limit
+# that the providers' own APIs use.
+MAX_COUNT = 2**31 - 1
+
+
 def load_json_object(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object, or BadRequest naming what is wrong."""
     if not body.strip():
@@ -23,7 +28,20 @@ def load_json_object(body: bytes) -> dict[str, Any]:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
         raise BadRequest("the request body must be a JSON object")
+    # JSON parsers disagree on a repeated key (first or last wins): a body
+    # naming `model` twice could be metered as one model and served as another.
+    # Only bodies that mention "model" more than once pay for the slow check.
+    if body.count(b'"model"') > 1:
+        json.loads(body, object_pairs_hook=_refuse_repeated_keys)
     return parsed
+
+
+def _refuse_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise BadRequest(f"the request body repeats the key(s) {', '.join(repeated)}")
+    return dict(pairs)
 
 
 def positive_int(payload: dict[str, Any], *names: str) -> int | None:
@@ -34,6 +52,8 @@ def positive_int(payload: dict[str, Any], *names: str) -> int | None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise BadRequest(f"'{name}' must be a positive integer", param=name)
+        if value > MAX_COUNT:
+            raise BadRequest(f"'{name}' must be at most {MAX_COUNT}", param=name)
         return value
     return None
 

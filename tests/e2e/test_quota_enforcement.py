@@ -191,6 +191,14 @@ def test_identity_header_is_replaced_and_key_not_forwarded(
         (b"[1, 2]", "JSON object"),
         (b'{"messages": []}', "'model'"),
         (b'{"model": "m", "messages": [], "max_tokens": -3}', "'max_tokens'"),
+        (b'{"model": "m", "messages": [], "max_tokens": 1e40}', "'max_tokens'"),
+        (
+            b'{"model": "m", "messages": [], "max_tokens": 99999999999999999999}',
+            "at most 2147483647",
+        ),
+        (b'{"model": "gpt-4o", "model": "free", "messages": []}', "repeats"),
+        (b'{"model": "' + b"m" * 300 + b'", "messages": []}', "printable"),
+        (b'{"model": "gpt\\n4o", "messages": []}', "printable"),
     ],
 )
 def test_unreadable_bodies_get_a_clear_400(
