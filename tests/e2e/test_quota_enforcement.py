@@ -230,6 +230,20 @@ def test_failed_upstream_call_releases_its_hold(
     assert 500 == events(fresh_stack)[-1]["status"]
 
 
+def test_provider_failing_before_headers_gets_a_json_502(
+    fresh_stack: Stack, alice: openai.OpenAI
+) -> None:
+    """Envoy's own 502, when the provider hangs up at once, is JSON too."""
+    cut = {**REPORTED, "x-fake-cut-after": "0"}
+    with pytest.raises(openai.InternalServerError) as failed:
+        alice.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers=cut
+        )
+
+    assert 502 == failed.value.status_code
+    assert "upstream_unavailable" == failed.value.code
+
+
 def test_stream_cut_short_is_charged_an_estimate(
     fresh_stack: Stack, alice: openai.OpenAI
 ) -> None:
@@ -358,7 +372,11 @@ def test_huge_body_is_refused_and_others_keep_being_served(
         model="gpt-4o-mini", messages=MESSAGES, max_tokens=5, extra_headers=REPORTED
     )
 
-    assert 413 == huge.status_code
+    assert (413, "application/json") == (
+        huge.status_code,
+        huge.headers["content-type"],
+    )
+    assert "request_too_large" == huge.json()["error"]["code"]
     assert 12 == reply.usage.total_tokens
     assert 1 == len(fresh_stack.upstream.received)
 
