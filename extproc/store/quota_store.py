@@ -22,6 +22,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from extproc.errors import StoreUnavailable
 from extproc.rules.model import Mode, QuotaRule, RateLimit, RateMeasure
 from extproc.sliding import SlidingWindow
+from extproc.store.batching import SettlementBatcher
 from extproc.store.keys import KeySpace
 from extproc.store.scripts import RESERVE, SETTLE, Arg
 from extproc.windows import Window
@@ -175,6 +176,8 @@ class QuotaStore:
         self.keys = keys or KeySpace()
         self.timings = timings or StoreTimings()
         self._observe = observe
+        # Settlements with events share pipelines, one batcher per stream cap.
+        self._batchers: dict[int, SettlementBatcher] = {}
 
     async def reserve(
         self,
@@ -281,21 +284,20 @@ class QuotaStore:
         event: Mapping[str, str],
         max_len: int,
     ) -> Any:
-        async def pipeline() -> list[Any]:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.evalsha(SETTLE.sha, len(keys), *keys, *args)
-                pipe.xadd(
-                    self.keys.events(), _fields(event), maxlen=max_len, approximate=True
-                )
-                return list(await pipe.execute(raise_on_error=False))
-
-        results = await self._run(pipeline(), "settle")
-        if isinstance(results[0], NoScriptError):
-            results[0] = await self._run(SETTLE.run(self.redis, keys, args), "settle")
-        for result in results:
+        batcher = self._batchers.get(max_len)
+        if batcher is None:
+            stream = self.keys.events()
+            batcher = SettlementBatcher(self.redis, SETTLE, stream, max_len)
+            self._batchers[max_len] = batcher
+        reply, appended = await self._run(
+            batcher.run(keys, args, _fields(event)), "settle"
+        )
+        if isinstance(reply, NoScriptError):
+            reply = await self._run(SETTLE.run(self.redis, keys, args), "settle")
+        for result in (reply, appended):
             if isinstance(result, Exception):
                 raise StoreUnavailable(f"settlement failed: {result}") from result
-        return results[0]
+        return reply
 
     def _settle_rates(
         self,
