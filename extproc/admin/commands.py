@@ -30,7 +30,8 @@ DEFAULT_ADDRESS = "127.0.0.1:50052"
 
 STATUS_COLUMNS = (
     "consumer", "rule", "cycle", "unit", "window_start", "window_end", "limit",
-    "quota", "topup", "used", "reserved", "remaining", "reset_in_seconds",
+    "quota", "quota_overridden", "topup", "used", "reserved", "remaining",
+    "reset_in_seconds",
 )  # fmt: skip
 USAGE_COLUMNS = (
     "bucket_start", "consumer", "model", "rule", "status", "requests",
