@@ -70,6 +70,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"extproc: rules refused in {settings.rules_dir}:", file=sys.stderr)
         print(exc.render(), file=sys.stderr)
         return 2
+    except (RuntimeError, OSError) as exc:
+        # A port already taken, most often: gRPC and the metrics server say so.
+        print(f"extproc: cannot serve: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -22,7 +22,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from extproc import metering, replies
 from extproc.aggregates import UsageAggregates
-from extproc.apis import shape_for_body, shape_for_path
+from extproc.apis import shape_for_path
 from extproc.apis.usage import Usage
 from extproc.call import (
     Call,
@@ -162,11 +162,11 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
     async def _on_request_body(
         self, call: Call, message: pb.HttpBody
     ) -> pb.ProcessingResponse:
-        if call.shape is None and call.consumer is not None:
-            call.shape = shape_for_body(message.body)  # an unusual path
         if call.consumer is None:
             return replies.continue_request_body()
         if call.shape is None:
+            # Metered by path alone: guessing the API from the body would let
+            # an image or batch request pass as a cheap completion.
             return self._unmetered_body(call)
         try:
             call.request = call.shape.read_request(
@@ -310,12 +310,14 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         reset = counter.window.seconds_until_end(now)
         needed = next(c.amount for c in charges if c.rule is counter.rule)
         message = _quota_message(counter, needed)
+        never_fits = needed > counter.limit  # waiting cannot help this call
         headers = {
-            "retry-after": str(reset),
             # Waiting out a day is no job for an SDK's automatic retries.
-            "x-should-retry": "true" if reset <= 60 else "false",
+            "x-should-retry": "true" if reset <= 60 and not never_fits else "false",
             **rate_headers(admission, now),
         }
+        if not never_fits:
+            headers["retry-after"] = str(reset)
         return self._refuse_now(
             call, Decision.REFUSED, 429, message, "quota_exceeded", headers=headers
         )

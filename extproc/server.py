@@ -183,7 +183,7 @@ async def serve_forever(settings: Settings, clock: Clock = system_clock) -> None
         metrics.rules_reloaded(False)
 
     watcher = RulesWatcher(
-        settings.rules_dir, accepted, on_refused=refused, revision=rules.revision
+        settings.rules_dir, accepted, on_refused=refused, serving=rules.current()
     )
     watching = asyncio.create_task(watcher.run())
     try:

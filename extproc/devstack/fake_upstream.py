@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import zlib
 from collections import deque
@@ -247,7 +248,9 @@ def main() -> None:
         print(f"fake upstream on {args.host}:{upstream.port}", flush=True)
         await asyncio.Event().wait()
 
-    asyncio.run(serve())
+    # Ctrl-C reaches the whole demo stack; a quiet exit is the answer.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
 
 
 if __name__ == "__main__":

@@ -52,15 +52,19 @@ class RulesWatcher:
         on_refused: Callable[[RulesError], None] | None = None,
         revision: str | None = None,
         use_events: bool = True,
+        serving: RuleSet | None = None,
     ) -> None:
-        """`revision` is that of the set already served, if any; `use_events`
-        False relies on the periodic re-scan alone."""
-        self._sizes: tuple[int, int] | None = None
+        """`serving` is the set already served, if any (taken from a RuleSource
+        by itself), and `revision` its revision; `use_events` False relies on
+        the periodic re-scan alone."""
         if isinstance(on_change, RuleSource):
             on_refused = on_refused or on_change.refuse
-            revision = revision or on_change.revision
-            self._sizes = _sizes(on_change.current())
+            serving = serving or on_change.current()
             on_change = on_change.swap
+        if serving is not None:
+            revision = revision or serving.revision
+        # Sizes of the served set: a change that empties it is refused.
+        self._sizes = _sizes(serving) if serving is not None else None
         self.folder = folder
         self.on_change = on_change
         self.on_refused = on_refused

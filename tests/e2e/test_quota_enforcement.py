@@ -197,6 +197,8 @@ def test_identity_header_is_replaced_and_key_not_forwarded(
             "at most 2147483647",
         ),
         (b'{"model": "gpt-4o", "model": "free", "messages": []}', "repeats"),
+        (b'{"model": "gpt-4o", "mod\\u0065l": "free", "messages": []}', "repeats"),
+        (b'{"model": "m", "stream": false, "stream": true, "messages": []}', "repeats"),
         (b'{"model": "' + b"m" * 300 + b'", "messages": []}', "printable"),
         (b'{"model": "gpt\\n4o", "messages": []}', "printable"),
     ],
@@ -410,3 +412,17 @@ def test_usage_event_carries_envoys_request_id(
     [event] = events(fresh_stack)
     forwarded = fresh_stack.upstream.received[-1].headers["x-request-id"]
     assert (forwarded, 200) == (event["request_id"], raw.http_response.status_code)
+
+
+def test_call_that_can_never_fit_gets_no_retry_after(
+    fresh_stack: Stack, alice: openai.OpenAI
+) -> None:
+    """An estimate over the whole quota is told so, with no time to wait for."""
+    with pytest.raises(openai.RateLimitError) as refused:
+        alice.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, max_tokens=20_000
+        )
+
+    headers = refused.value.response.headers
+    assert ("false", None) == (headers["x-should-retry"], headers.get("retry-after"))
+    assert "exceeds the whole" in refused.value.message

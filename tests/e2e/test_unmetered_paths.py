@@ -52,6 +52,29 @@ def test_unmetered_endpoint_is_refused_to_limited_consumers(
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/images/generations", {"model": "dall-e-3", "prompt": "a cat"}),
+        ("/v1/audio/speech", {"model": "tts-1", "input": "hi", "voice": "alloy"}),
+        ("/v1/batches", {"model": "gpt-4o", "messages": [], **BATCH}),
+    ],
+)
+def test_bodies_that_look_like_llm_calls_are_still_refused(
+    open_files_stack: Stack, path: str, body: dict[str, object]
+) -> None:
+    """A body shaped like a completion on another path is not metered as one:
+    it is refused like any unmeterable endpoint."""
+    headers = {"authorization": f"Bearer {KEYS['limited']}"}
+    with open_files_stack.http(timeout=10) as http:
+        response = http.post(path, json=body, headers=headers)
+
+    assert (403, "unmetered_endpoint") == (
+        response.status_code,
+        response.json()["error"]["code"],
+    )
+
+
 def test_consumers_without_limits_and_opened_paths_pass(
     open_files_stack: Stack,
 ) -> None:

@@ -276,3 +276,27 @@ async def test_folder_removed_and_restored(tmp_path: Path) -> None:
         await serves_folder(source, folder)
 
     assert (served, None) == (kept, source.last_error)
+
+
+async def test_callback_watcher_refuses_emptying_from_the_start(tmp_path: Path) -> None:
+    """A watcher handing sets to a callback, told what is served, refuses a
+    first change that drops every quota rule (as `extproc serve` wires it)."""
+    folder = good_folder(tmp_path / "rules")
+    served = load_rules(folder)
+    accepted: list[RuleSet] = []
+    refused: list[str] = []
+    watcher = RulesWatcher(
+        folder,
+        accepted.append,
+        on_refused=lambda error: refused.append(str(error)),
+        serving=served,
+        debounce_ms=50,
+        rescan_interval_s=NO_RESCAN_S,
+    )
+
+    async with watching(watcher):
+        (folder / "quotas.yml").unlink()
+        await eventually(lambda: bool(refused))
+
+    assert [] == accepted
+    assert "no quota rules and rate limits" in refused[0]
