@@ -154,8 +154,11 @@ class RulesWatcher:
         previous, self.serving = self.serving, rules.revision
         self._sizes = _sizes(rules)
         self.on_change(rules)
+        # The served rules back on disk after a refused change: nothing new is
+        # served, but the refusal no longer stands.
+        event = "rules_restored" if previous == rules.revision else "rules_reloaded"
         log.info(
-            "rules_reloaded",
+            event,
             folder=str(self.folder),
             revision=rules.revision,
             previous_revision=previous,

@@ -300,3 +300,22 @@ async def test_callback_watcher_refuses_emptying_from_the_start(tmp_path: Path) 
 
     assert [] == accepted
     assert "no quota rules and rate limits" in refused[0]
+
+
+async def test_restoring_the_served_rules_clears_the_refusal(tmp_path: Path) -> None:
+    """Undoing a refused change serves the same revision and clears the error."""
+    folder = good_folder(tmp_path / "rules")
+    source, watcher = watched_source(folder)
+    served = source.revision
+
+    async with watching(watcher):
+        (folder / "quotas.yml").write_text("kind: Nonsense\n")
+        await eventually(lambda: source.failed_reloads == 1)
+        (folder / "quotas.yml").write_text(QUOTAS)
+        await eventually(lambda: source.last_error is None)
+
+    assert (served, served, 1) == (
+        source.revision,
+        watcher.serving,
+        source.failed_reloads,
+    )
