@@ -17,10 +17,25 @@ from zoneinfo import ZoneInfo
 from extproc.errors import RulesError
 from extproc.identity import hash_key
 from extproc.rules.loader import load_rules
-from extproc.rules.model import Consumer, LimitType, QuotaRule, RuleSet
+from extproc.rules.model import (
+    Consumer,
+    LimitType,
+    QuotaRule,
+    RateLimit,
+    RateMeasure,
+    RuleSet,
+)
 from extproc.windows import window_at
 
-UNITS = {LimitType.TOKEN: "tokens"}
+
+def quota_text(rule: QuotaRule) -> str:
+    """A rule's quota with its unit: tokens, requests, or an amount of money."""
+    if rule.limit_type is LimitType.COST:
+        return f"{rule.quota / 1_000_000:.6f}".rstrip("0").rstrip(".") + (
+            f" {rule.currency}"
+        )
+    unit = "tokens" if rule.limit_type is LimitType.TOKEN else "requests"
+    return f"{rule.quota} {unit}"
 
 
 def add_rules_commands(
@@ -106,12 +121,18 @@ def run_explain(args: argparse.Namespace) -> int:
     instant: datetime = args.at or datetime.now(UTC)
     print(describe_consumer(consumer))
     bound = rule_set.rules_by_consumer.get(consumer.name, ())
-    if not bound:
+    limits = rule_set.rate_limits_by_consumer.get(consumer.name, ())
+    if not bound and not limits:
         print("no rule binds this consumer")
         return 0
-    print(f"rules, with their windows at {instant.isoformat()}:")
-    for rule in bound:
-        print(describe_rule(rule, instant))
+    if bound:
+        print(f"rules, with their windows at {instant.isoformat()}:")
+        for rule in bound:
+            print(describe_rule(rule, instant))
+    if limits:
+        print("rate limits:")
+        for limit in limits:
+            print(describe_rate_limit(limit))
     return 0
 
 
@@ -130,11 +151,22 @@ def describe_rule(rule: QuotaRule, instant: datetime) -> str:
     zone = ZoneInfo(rule.zone)
     models = ", ".join(rule.models) if rule.models else "every model"
     return (
-        f"  {rule.name}: {rule.quota} {UNITS[rule.limit_type]} per {rule.cycle}"
+        f"  {rule.name}: {quota_text(rule)} per {rule.cycle}"
         f" in {rule.zone}; models: {models}; failure policy: {rule.failure_policy}\n"
         f"    window {window.id}: {window.start.astimezone(zone).isoformat()}"
         f" to {window.end.astimezone(zone).isoformat()}"
     )
+
+
+def describe_rate_limit(limit: RateLimit) -> str:
+    """A rate limit in one line: how much of what, per how long, for which models."""
+    models = ", ".join(limit.models) if limit.models else "every model"
+    if limit.measure is RateMeasure.CONCURRENT:
+        pace = f"{limit.amount} calls in flight"
+    else:
+        assert limit.unit is not None
+        pace = f"{limit.amount} {limit.measure} per {limit.unit} (sliding)"
+    return f"  {limit.name}: {pace}; models: {models}; mode: {limit.mode}"
 
 
 def run_hash_key(args: argparse.Namespace) -> int:

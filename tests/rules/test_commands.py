@@ -169,3 +169,25 @@ def test_installed_command(tmp_path: Path) -> None:
 
     expected = (0, f"{ALICE_LAPTOP}\n", 1)
     assert expected == (hashed.returncode, hashed.stdout, checked.returncode)
+
+
+def test_explain_shows_cost_rules_and_rate_limits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Cost rules read in money and rate limits are listed, not a crash."""
+    folder = Path(__file__).parent / "explain_limits"
+
+    status, out, _ = run(
+        capsys, "rules", "explain", str(folder), "--consumer", "alice",
+        "--at", "2026-03-29T01:30:00Z",
+    )  # fmt: skip
+
+    expected_tail = [
+        "  spend: 12.5 USD per month in Asia/Shanghai; models: every model;"
+        " failure policy: closed",
+        "    window 20260301: 2026-03-01T00:00:00+08:00 to 2026-04-01T00:00:00+08:00",
+        "rate limits:",
+        "  inflight: 2 calls in flight; models: every model; mode: enforce",
+        "  rpm: 60 requests per minute (sliding); models: every model; mode: enforce",
+    ]
+    assert (0, expected_tail) == (status, out.splitlines()[-5:])
