@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
 from extproc.apis.usage import Usage
-from extproc.call import Call, call_cost
+from extproc.call import Call
 from extproc.events import Decision
 from extproc.store.keys import KeySpace
 from extproc.store.quota_store import Increment
@@ -97,9 +97,10 @@ class UsageAggregates:
     retention_s: int  # a bucket is kept this long after it ends
 
     def for_call(
-        self, call: Call, usage: Usage, now: datetime
+        self, call: Call, usage: Usage, now: datetime, cost_micros: int | None = None
     ) -> tuple[Increment, ...]:
-        """Increments for a settled or refused call; none for any other call."""
+        """Increments for a settled or refused call; none for any other call.
+        `cost_micros` is the call's cost, already worked out for its event."""
         if call.consumer is None or call.request is None:
             return ()
         model = call.request.model[:MAX_MODEL_CHARS]
@@ -110,7 +111,7 @@ class UsageAggregates:
             cell = Cell(str(call.status), rules, model)
             at = call.admitted_at or now
             counts = _settled(usage)
-            counts[Metric.COST_MICROS] = call_cost(call, usage) or 0
+            counts[Metric.COST_MICROS] = cost_micros or 0
             return self.increments(call.consumer.name, at, cell, counts)
         refusal = _refused_by(call)
         if call.decision is Decision.REFUSED and refusal is not None:

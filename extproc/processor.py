@@ -427,7 +427,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):  # type: ignore[misc
         event = usage_event(call, usage, now_text, charged)
         self._count_usage(call, event)
         assert call.consumer is not None
-        totals = self._aggregates.for_call(call, usage, now)
+        totals = self._aggregates.for_call(call, usage, now, event.cost_micros)
         rates = settled_rates(call.rates, usage)
         self._settler.settle(
             call.consumer.name, call.request_id, charged, event, totals, rates

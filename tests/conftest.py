@@ -38,10 +38,7 @@ def stack(redis_server: RedisServer) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def fresh_stack(stack: Stack, redis_server: RedisServer) -> Iterator[Stack]:
-    """The module's stack with the clock at real time and Redis emptied after."""
-    stack.clock.set(stack.clock.__class__().now)
+def fresh_stack(stack: Stack) -> Iterator[Stack]:
+    """The module's stack, reset after the test (Redis, clock, provider)."""
     yield stack
-    stack.settled()
-    stack.upstream.received.clear()
-    redis.Redis.from_url(redis_server.url).flushall()
+    stack.reset()

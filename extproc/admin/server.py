@@ -43,7 +43,8 @@ class AdminServer:
         self.server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
         service = AdminService(rules, store, tokens, clock)
         # The generated registration function carries no annotations.
-        admin_pb2_grpc.add_AdminServicer_to_server(service, self.server)  # type: ignore[no-untyped-call]
+        register = admin_pb2_grpc.add_AdminServicer_to_server
+        register(service, self.server)  # type: ignore[no-untyped-call]
         self.health = HealthService()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         names = (ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME)

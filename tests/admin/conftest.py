@@ -10,7 +10,6 @@ import grpc
 import httpx
 import openai
 import pytest
-import redis
 
 from extproc.admin.auth import token_digest
 from extproc.admin.v1 import admin_pb2_grpc as pb_grpc
@@ -41,12 +40,10 @@ def admin_stack(redis_server: RedisServer, tokens_file: Path) -> Iterator[Stack]
 
 
 @pytest.fixture
-def quota_stack(admin_stack: Stack, redis_server: RedisServer) -> Iterator[Stack]:
-    """The admin stack with the clock at real time and Redis emptied after."""
-    admin_stack.clock.set(admin_stack.clock.__class__().now)
+def quota_stack(admin_stack: Stack) -> Iterator[Stack]:
+    """The admin stack, reset after the test (Redis, clock, provider)."""
     yield admin_stack
-    admin_stack.settled()
-    redis.Redis.from_url(redis_server.url).flushall()
+    admin_stack.reset()
 
 
 def admin_address(stack: Stack) -> str:

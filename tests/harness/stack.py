@@ -140,6 +140,14 @@ class Stack:
         assert self.envoy is not None
         return self.envoy.base_url
 
+    def reset(self) -> None:
+        """After a test: settlements landed, Redis emptied, the provider's
+        record cleared and the clock back at the real time."""
+        self.settled()
+        self.upstream.received.clear()
+        self.redis().flushall()
+        self.clock.set(datetime.now(UTC))
+
     def use_rules(self, rules: RuleSet) -> None:
         self.rules.swap(rules)
 
